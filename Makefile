@@ -1,0 +1,26 @@
+# Two entry points (README): `make demo` runs the main job, `make test` runs the tests.
+# Both create .venv on first use with scripts/bootstrap.sh.
+VENV ?= .venv
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test verify bench clean
+
+$(STAMP): pyproject.toml scripts/bootstrap.sh
+	bash scripts/bootstrap.sh $(VENV)
+	touch $@
+
+demo: $(STAMP)
+	$(VENV)/bin/samic-fast demo
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+
+verify: $(STAMP)
+	$(VENV)/bin/samic-fast verify
+
+bench: $(STAMP)
+	$(VENV)/bin/samic-fast bench --quick
+
+clean:
+	rm -rf $(VENV) .pytest_cache .benchmarks .hypothesis

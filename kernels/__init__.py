@@ -1,0 +1,1 @@
+"""Hand-written Triton kernels for SASS, installed as ``samic_fast.kernels``."""

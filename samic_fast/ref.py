@@ -1,0 +1,213 @@
+"""Pure-PyTorch references of the SASS ops (paper §3.2, DESIGN.md §2).
+
+This module never imports triton. Each function has exactly the signature of its fused twin in
+:mod:`samic_fast.kernels`, runs on any device, supports autograd and float64, and is the ground
+truth the kernels are tested against. Inputs are assumed valid: :mod:`samic_fast.ops` checks them.
+
+Layouts (channel-last, raster order ``i = r * W + c``, ``L = H * W``):
+
+- ``feat``: ``(B, C_sem, H, W)``, ``centers``: ``(K, C_sem)``
+- ``cluster``: ``(B, L)`` int32; ``count``, ``rowsum``, ``colsum``: ``(B, K)`` int64
+- ``perm``, ``inv``: ``(B, L)`` int32; ``perm[t]`` is the raster index scanned at step ``t``
+- ``x``, ``dt``, ``z``: ``(B, L, D)``; ``A``: ``(D, N)``; ``Bm``, ``Cm``: ``(B, L, N)``
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+NORM_EPS = 1e-6
+# Reference scan tiling: tokens per chunk (Python steps per block) and elements of one
+# (B, block, D, N) temporary: large enough to amortise dispatch, far from (B, L, D, N).
+_CHUNK_LEN = 8
+_BLOCK_ELEMENTS = 1 << 20
+
+
+def positional_encoding(height: int, width: int, channels: int, device=None) -> torch.Tensor:
+    """Paper Eq. 2: ``(channels, H, W)`` float32 with ``sin(pi*u)`` on the first half of the
+    channels and ``cos(pi*v)`` on the rest; ``u = r/(H-1)``, ``v = c/(W-1)`` (0 on a side of 1)."""
+    r = torch.arange(height, device=device, dtype=torch.float32)
+    c = torch.arange(width, device=device, dtype=torch.float32)
+    u = r / (height - 1) if height > 1 else torch.zeros_like(r)
+    v = c / (width - 1) if width > 1 else torch.zeros_like(c)
+    half = channels // 2
+    pe = torch.empty(channels, height, width, device=device, dtype=torch.float32)
+    pe[:half] = torch.sin(math.pi * u)[:, None]
+    pe[half:] = torch.cos(math.pi * v)[None, :]
+    return pe
+
+
+def cluster_scores_ref(feat: torch.Tensor, centers: torch.Tensor, tau) -> torch.Tensor:
+    """Paper Eq. 3 logits ``s_{k,i}``: ``(B, L, K)``, cosine similarity over ``tau``.
+
+    Computed in float32 (float64 for float64 input); differentiable in ``feat``, ``centers`` and
+    ``tau`` (the training path of :class:`samic_fast.sass.SASS` uses it).
+    """
+    cd = torch.float64 if feat.dtype == torch.float64 else torch.float32
+    b, c, h, w = feat.shape
+    f = feat.to(cd) + positional_encoding(h, w, c, feat.device).to(cd)
+    f = f.flatten(2).transpose(1, 2)  # (B, L, C)
+    cen = centers.to(cd)
+    f_norm = f.norm(dim=-1, keepdim=True).clamp_min(NORM_EPS)
+    c_norm = cen.norm(dim=-1).clamp_min(NORM_EPS)
+    return (f @ cen.t()) / (f_norm * c_norm * tau)
+
+
+def cluster_sums_ref(cluster: torch.Tensor, num_clusters: int, height: int, width: int):
+    """Exact integer ``count``, ``rowsum``, ``colsum`` ``(B, K)`` int64 of a ``(B, L)`` assignment."""
+    b, L = cluster.shape
+    idx = cluster.long()
+    raster = torch.arange(L, device=cluster.device, dtype=torch.int64)
+    rows = (raster // width).expand(b, L)
+    cols = (raster % width).expand(b, L)
+    zeros = torch.zeros(b, num_clusters, device=cluster.device, dtype=torch.int64)
+    count = zeros.scatter_add(1, idx, torch.ones_like(idx))
+    rowsum = zeros.scatter_add(1, idx, rows)
+    colsum = zeros.scatter_add(1, idx, cols)
+    return count, rowsum, colsum
+
+
+def cluster_assign_ref(feat: torch.Tensor, centers: torch.Tensor, tau):
+    """Hard cluster assignment (DESIGN.md §2 steps 2–4).
+
+    Returns ``cluster (B, L)`` int32 (argmax of Eq. 3, ties to the smaller k) and the exact
+    integer sums ``count``, ``rowsum``, ``colsum`` ``(B, K)`` int64 over each cluster's pixels.
+    """
+    _, _, h, w = feat.shape
+    with torch.no_grad():
+        scores = cluster_scores_ref(feat, centers, tau)
+        # torch.argmax returns the first maximal index: ties go to the smaller k.
+        cluster = scores.argmax(dim=-1).to(torch.int32)
+    count, rowsum, colsum = cluster_sums_ref(cluster, centers.shape[0], h, w)
+    return cluster, count, rowsum, colsum
+
+
+def cluster_rank_ref(count: torch.Tensor, rowsum: torch.Tensor, colsum: torch.Tensor) -> torch.Tensor:
+    """Position ``(B, K)`` int64 of each cluster in the scan (DESIGN.md §2 step 4).
+
+    Clusters are ordered by ``(rowsum/count, colsum/count, k)``, compared exactly by
+    cross-multiplying the integers; empty clusters go last in index order.
+    """
+    cnt_j, cnt_k = count[:, :, None], count[:, None, :]
+    row_lt = rowsum[:, :, None] * cnt_k < rowsum[:, None, :] * cnt_j
+    row_eq = rowsum[:, :, None] * cnt_k == rowsum[:, None, :] * cnt_j
+    col_lt = colsum[:, :, None] * cnt_k < colsum[:, None, :] * cnt_j
+    col_eq = colsum[:, :, None] * cnt_k == colsum[:, None, :] * cnt_j
+    k = count.shape[1]
+    idx_lt = torch.arange(k, device=count.device)[:, None] < torch.arange(k, device=count.device)
+    full_j, full_k = cnt_j > 0, cnt_k > 0
+    key_lt = row_lt | (row_eq & col_lt) | (row_eq & col_eq & idx_lt)
+    # before[b, j, k]: cluster j is scanned before cluster k.
+    before = torch.where(full_j & full_k, key_lt, full_j & ~full_k) | (~full_j & ~full_k & idx_lt)
+    return before.sum(dim=1)
+
+
+def scan_order_ref(cluster, count, rowsum, colsum, height: int, width: int):
+    """Scan permutation (DESIGN.md §2 step 5): ``perm, inv`` ``(B, L)`` int32.
+
+    Clusters in the order of :func:`cluster_rank_ref`, pixels inside a cluster in raster order.
+    ``perm[t]`` is the raster index of the pixel at sequence position ``t``; ``inv[perm[t]] = t``.
+    """
+    del height, width  # the order depends only on the sums; kept for the fused signature
+    rank = cluster_rank_ref(count, rowsum, colsum)
+    pixel_rank = torch.gather(rank, 1, cluster.long())
+    perm = torch.argsort(pixel_rank, dim=1, stable=True)
+    inv = torch.empty_like(perm)
+    positions = torch.arange(perm.shape[1], device=perm.device).expand_as(perm)
+    inv.scatter_(1, perm, positions)
+    return perm.to(torch.int32), inv.to(torch.int32)
+
+
+def _scan_block(a, b, c, h_in):
+    """Scan one block of ``nch`` chunks of ``T`` tokens: ``a, b: (B, nch, T, D, N)`` decays and
+    inputs, ``c: (B, nch, T, N)``, ``h_in: (B, D, N)``. Returns ``y (B, nch*T, D)`` and the last state.
+
+    Pass 1 runs the recurrence from a zero state inside every chunk at once (a Python step per
+    position inside a chunk, each step vectorised over all chunks); pass 2 carries the chunk-end
+    states across chunks; pass 3 adds each chunk's carried-in state, decayed by the cumulative
+    product of ``a``. Every factor is a product of decays in (0, 1], so nothing can overflow.
+    """
+    batch, nch, T, dim, nstate = a.shape
+    h = torch.zeros_like(b[:, :, 0])
+    local = []
+    for t in range(T):
+        h = torch.addcmul(b[:, :, t], a[:, :, t], h)
+        local.append(h)
+    h_local = torch.stack(local, dim=2)  # (B, nch, T, D, N)
+    cum_decay = torch.cumprod(a, dim=2)
+    carried = []
+    for k in range(nch):
+        carried.append(h_in)
+        h_in = cum_decay[:, k, -1] * h_in + h_local[:, k, -1]
+    h_start = torch.stack(carried, dim=1)  # (B, nch, D, N)
+    hs = h_local + cum_decay * h_start[:, :, None]
+    y = torch.einsum("bktdn,bktn->bktd", hs, c)
+    return y.reshape(batch, nch * T, dim), h_in
+
+
+def selective_scan_ref(x, dt, A, Bm, Cm, D=None, z=None, dt_bias=None, delta_softplus=True):
+    """Mamba-1 selective scan in raster order (DESIGN.md §2 step 6), channel-last.
+
+    ``x, dt, z: (B, L, D)``, ``A: (D, N)``, ``Bm, Cm: (B, L, N)``, ``D, dt_bias: (D,)``.
+    Returns ``y (B, L, D)`` in ``x``'s dtype; the state is float32 (float64 for float64 ``x``).
+
+    Vectorised, not a Python step per token: the sequence is cut into blocks of ``nch`` chunks of
+    ``T`` tokens (see :func:`_scan_block`), so the Python loop runs ``L / nch`` times and the
+    largest temporaries are ``(B, nch*T, D, N)`` with ``nch*T*B*D*N`` about 2^20, never
+    ``(B, L, D, N)``. Padding tokens get ``delta = 0``: decay 1 and input 0 leave the state as is.
+    """
+    cd = torch.float64 if x.dtype == torch.float64 else torch.float32
+    batch, seqlen, dim = x.shape
+    nstate = A.shape[1]
+    delta = dt.to(cd)
+    if dt_bias is not None:
+        delta = delta + dt_bias.to(cd)
+    if delta_softplus:
+        delta = F.softplus(delta)
+    xf, a_mat, bm, cm = x.to(cd), A.to(cd), Bm.to(cd), Cm.to(cd)
+    T = min(_CHUNK_LEN, seqlen)
+    per_token = max(1, batch * dim * nstate)
+    nch = max(1, min(-(-seqlen // T), _BLOCK_ELEMENTS // (per_token * T)))
+    blk = nch * T
+    pad = -seqlen % blk
+    if pad:
+        padding = lambda t: F.pad(t, (0, 0, 0, pad))  # noqa: E731
+        delta, xs, bm, cm = padding(delta), padding(xf), padding(bm), padding(cm)
+    else:
+        xs = xf
+    h = xf.new_zeros(batch, dim, nstate)
+    ys = []
+    for start in range(0, seqlen + pad, blk):
+        sl = slice(start, start + blk)
+        d_c = delta[:, sl]
+        a = torch.exp(d_c[..., None] * a_mat)  # (B, blk, D, N)
+        b = (d_c * xs[:, sl])[..., None] * bm[:, sl, None, :]
+        shape = (batch, nch, T, dim, nstate)
+        y_blk, h = _scan_block(a.view(shape), b.view(shape), cm[:, sl].reshape(batch, nch, T, nstate), h)
+        ys.append(y_blk)
+    y = torch.cat(ys, dim=1)[:, :seqlen]
+    if D is not None:
+        y = y + xf * D.to(cd)
+    if z is not None:
+        y = y * F.silu(z.to(cd))
+    return y.to(x.dtype)
+
+
+def _gather_rows(t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    return torch.gather(t, 1, index[..., None].expand(-1, -1, t.shape[-1]))
+
+
+def sass_scan_ref(x, dt, A, Bm, Cm, perm, D=None, z=None, dt_bias=None, delta_softplus=True):
+    """Semantic-aware scan (DESIGN.md §2 steps 5–7, paper Eq. 5–6): gather rows by ``perm``, run
+    :func:`selective_scan_ref`, scatter back to raster order. Shapes as there; ``perm (B, L)``.
+
+    The reference materialises the permuted copies; the fused kernel does not.
+    """
+    idx = perm.long()
+    g = lambda t: None if t is None else _gather_rows(t, idx)  # noqa: E731
+    y_perm = selective_scan_ref(g(x), g(dt), A, g(Bm), g(Cm), D=D, z=g(z), dt_bias=dt_bias,
+                                delta_softplus=delta_softplus)
+    return torch.empty_like(y_perm).scatter(1, idx[..., None].expand_as(y_perm), y_perm)
