@@ -1,0 +1,70 @@
+"""SAMB: semantic-aware Mamba block (paper §3.2, Fig. 3a).
+
+A VMamba-style block whose 2-D selective scan (SS2D, four directions) is replaced by one
+semantic-aware scan (:class:`samic_fast.sass.SASS`)::
+
+    t = LayerNorm(x)                         channel-last (B, H, W, C)
+    u, z = split(Linear(t), d_inner)         d_inner = expand * C
+    u = SiLU(DepthwiseConv3x3(u))
+    y = SASS(u, gate=z)                      y = scan(u) * silu(z), fused into the scan op
+    out = x + Linear(LayerNorm(y))
+
+The gate ``silu(z)`` is applied inside the scan op (Mamba-1 places it there; it saves a pass
+over ``(B, L, d_inner)``), and the output norm follows it. Like MambaIC's blocks, there is no MLP.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from samic_fast.config import SASSConfig
+from samic_fast.sass import SASS
+
+
+class SAMB(nn.Module):
+    """``forward(x)``: ``(B, C, H, W) -> (B, C, H, W)`` with ``C = dim``."""
+
+    def __init__(self, dim: int, config: Optional[SASSConfig] = None, backend: str = "auto") -> None:
+        super().__init__()
+        cfg = config or SASSConfig()
+        d_inner = cfg.inner_dim(dim)
+        self.dim, self.d_inner = dim, d_inner
+        self.norm = nn.LayerNorm(dim)
+        self.in_proj = nn.Linear(dim, 2 * d_inner, bias=False)
+        self.conv = nn.Conv2d(d_inner, d_inner, cfg.conv_kernel, padding=cfg.conv_kernel // 2,
+                              groups=d_inner)
+        self.sass = SASS(d_inner, cfg, backend=backend)
+        self.out_norm = nn.LayerNorm(d_inner)
+        self.out_proj = nn.Linear(d_inner, dim, bias=False)
+
+    @property
+    def backend(self) -> str:
+        return self.sass.backend
+
+    @backend.setter
+    def backend(self, value: str) -> None:
+        self.sass.backend = value
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != self.dim:
+            from samic_fast.errors import ShapeError
+
+            raise ShapeError(f"SAMB({self.dim}) expects (B, {self.dim}, H, W), got {tuple(x.shape)}")
+        t = x.permute(0, 2, 3, 1)  # (B, H, W, C)
+        u, z = self.in_proj(self.norm(t)).chunk(2, dim=-1)
+        u = F.silu(self.conv(u.permute(0, 3, 1, 2))).permute(0, 2, 3, 1).contiguous()
+        y = self.sass(u, z.contiguous())
+        out = t + self.out_proj(self.out_norm(y))
+        return out.permute(0, 3, 1, 2).contiguous()
+
+
+def set_backend(module: nn.Module, backend: str) -> nn.Module:
+    """Switch every SASS inside ``module`` to ``backend`` ("auto", "reference", "triton")."""
+    for m in module.modules():
+        if isinstance(m, SASS):
+            m.backend = backend
+    return module

@@ -1,0 +1,124 @@
+"""SASS: semantic-aware selective scan (paper §3.2, Fig. 3b; DESIGN.md §2).
+
+The mixer of a :class:`samic_fast.samb.SAMB`. Given the block's inner features ``x`` (after the
+depthwise convolution and SiLU, channel-last ``(B, H, W, D)``) it
+
+1. extracts semantic features ``f = Conv1x1(SiLU(Conv3x3(SiLU(Conv3x3(x)))))`` (Eq. 1),
+2. assigns every pixel to one of K learnable centers by cosine similarity of ``f`` plus the
+   sinusoidal positional encoding (Eq. 2–3): argmax in eval, straight-through Gumbel-softmax in
+   training,
+3. orders the clusters by their mean (row, col) position and the pixels inside each cluster by
+   raster order (Eq. 4) into a permutation ``perm``,
+4. runs one Mamba-1 selective scan along ``perm`` and scatters the outputs back to raster order
+   (Eq. 5–6), fused into one op on the triton backend.
+
+Gradients: the order itself is discrete. In training the hard one-hot assignment ``q`` (value
+exactly one-hot, gradient of the softmax) multiplies the scan output through the gate
+``g_i = sum_k q_{k,i} * stopgrad(q_{k,i})``, whose value is 1, so the forward pass is unchanged
+while the centers, ``tau`` and the semantic branch receive gradients. Eval mode has no gate.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from samic_fast import ops, ref
+from samic_fast.config import SASSConfig
+
+
+class SemanticBranch(nn.Sequential):
+    """Eq. 1: ``Conv1x1(SiLU(Conv3x3(SiLU(Conv3x3(x)))))``, ``(B, D, H, W) -> (B, c_sem, H, W)``."""
+
+    def __init__(self, in_channels: int, c_sem: int) -> None:
+        super().__init__(
+            nn.Conv2d(in_channels, c_sem, 3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(c_sem, c_sem, 3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(c_sem, c_sem, 1),
+        )
+
+
+class SASS(nn.Module):
+    """Semantic-aware selective scan over ``d_inner`` channels.
+
+    ``forward(x, z=None)``: ``x, z: (B, H, W, d_inner)`` channel-last; returns ``(B, H, W, d_inner)``.
+    ``backend`` ("auto", "reference", "triton") selects the op implementations.
+    """
+
+    def __init__(self, d_inner: int, config: Optional[SASSConfig] = None, backend: str = "auto") -> None:
+        super().__init__()
+        cfg = config or SASSConfig()
+        self.config = cfg
+        self.backend = backend
+        self.d_inner = d_inner
+        n, rank = cfg.d_state, cfg.resolved_dt_rank(d_inner)
+        self.dt_rank = rank
+        self.semantic = SemanticBranch(d_inner, cfg.c_sem)
+        self.centers = nn.Parameter(torch.randn(cfg.num_clusters, cfg.c_sem))
+        if cfg.learnable_tau:
+            self.log_tau = nn.Parameter(torch.tensor(math.log(cfg.tau)))
+        else:
+            self.register_buffer("log_tau", torch.tensor(math.log(cfg.tau)), persistent=False)
+        # Per-token projections, applied in raster order: a per-token linear map commutes with any
+        # permutation, so projecting before the gather is exact (DESIGN.md §2).
+        self.x_proj = nn.Linear(d_inner, rank + 2 * n, bias=False)
+        self.dt_proj = nn.Linear(rank, d_inner, bias=False)
+        self.dt_bias = nn.Parameter(torch.empty(d_inner))
+        self.A_log = nn.Parameter(torch.log(torch.arange(1, n + 1, dtype=torch.float32)).repeat(d_inner, 1))
+        self.D = nn.Parameter(torch.ones(d_inner))
+        self.reset_dt()
+
+    @torch.no_grad()
+    def reset_dt(self, generator: Optional[torch.Generator] = None) -> None:
+        """Mamba's initialisation: ``softplus(dt_bias)`` log-uniform in ``[dt_min, dt_max]``."""
+        cfg = self.config
+        u = torch.rand(self.d_inner, generator=generator)
+        dt = torch.exp(u * (math.log(cfg.dt_max) - math.log(cfg.dt_min)) + math.log(cfg.dt_min))
+        dt = dt.clamp_min(cfg.dt_init_floor)
+        self.dt_bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # inverse softplus
+
+    @property
+    def tau(self) -> torch.Tensor:
+        return self.log_tau.exp()
+
+    def scan_order(self, x: torch.Tensor) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """Permutation ``perm (B, L)`` for channel-last ``x``, and in training the straight-through
+        gate ``(B, L, 1)`` (None in eval)."""
+        b, h, w, _ = x.shape
+        feat = self.semantic(x.permute(0, 3, 1, 2))
+        if self.training:
+            scores = ref.cluster_scores_ref(feat, self.centers, self.tau)  # (B, L, K)
+            q = F.gumbel_softmax(scores, tau=self.config.gumbel_tau, hard=True, dim=-1)
+            cluster = q.detach().argmax(dim=-1).to(torch.int32)
+            sums = ref.cluster_sums_ref(cluster, self.config.num_clusters, h, w)
+            gate = (q * q.detach()).sum(dim=-1, keepdim=True).to(x.dtype)
+        else:
+            cluster, *sums = ops.cluster_assign(
+                feat.contiguous(), self.centers, self.tau.detach(), backend=self.backend
+            )
+            gate = None
+        perm, _ = ops.scan_order(cluster, *sums, h, w, backend=self.backend)
+        return perm, gate
+
+    def forward(self, x: torch.Tensor, z: Optional[torch.Tensor] = None) -> torch.Tensor:
+        b, h, w, d = x.shape
+        perm, gate = self.scan_order(x)
+        tokens = x.reshape(b, h * w, d)
+        proj = self.x_proj(tokens)
+        dt_low, bm, cm = proj.split([self.dt_rank, self.config.d_state, self.config.d_state], dim=-1)
+        dt = self.dt_proj(dt_low)
+        y = ops.sass_scan(
+            tokens.contiguous(), dt.contiguous(), -torch.exp(self.A_log.float()),
+            bm.contiguous(), cm.contiguous(), perm, D=self.D.float(),
+            z=None if z is None else z.reshape(b, h * w, d).contiguous(),
+            dt_bias=self.dt_bias.float(), delta_softplus=True, backend=self.backend,
+        )
+        if gate is not None:
+            y = y * gate
+        return y.reshape(b, h, w, d)
