@@ -60,6 +60,13 @@ def check_same_device(named: Iterable[tuple[str, Optional[torch.Tensor]]]) -> to
 
 
 def check_tau(tau) -> None:
-    value = float(tau.detach()) if isinstance(tau, torch.Tensor) else float(tau)
+    if isinstance(tau, torch.Tensor):
+        if tau.numel() != 1:
+            raise ShapeError(f"tau must be a scalar, got shape {tuple(tau.shape)}")
+        if torch.compiler.is_compiling():
+            return  # reading the value would be a data-dependent graph break
+        value = float(tau.detach())
+    else:
+        value = float(tau)
     if not value > 0.0 or value != value or value == float("inf"):
         raise ValueError(f"tau must be a finite positive number, got {value}")
