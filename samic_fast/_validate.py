@@ -63,8 +63,10 @@ def check_tau(tau) -> None:
     if isinstance(tau, torch.Tensor):
         if tau.numel() != 1:
             raise ShapeError(f"tau must be a scalar, got shape {tuple(tau.shape)}")
-        if torch.compiler.is_compiling():
-            return  # reading the value would be a data-dependent graph break
+        if torch.compiler.is_compiling() or tau.device.type != "cpu":
+            # Reading a GPU value would sync the stream on every call, and under torch.compile it
+            # is a data-dependent graph break; the modules keep tau positive by construction.
+            return
         value = float(tau.detach())
     else:
         value = float(tau)

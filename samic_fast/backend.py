@@ -9,9 +9,8 @@ replaces ``"auto"`` when it is set.
 
 from __future__ import annotations
 
-import functools
 import os
-from typing import Literal
+from typing import Literal, Optional
 
 import torch
 
@@ -27,14 +26,20 @@ def triton_interpreter_enabled() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
-@functools.lru_cache(maxsize=None)
+_TRITON_IMPORTS: Optional[bool] = None
+
+
 def triton_available() -> bool:
     """True when triton imports and a driver (a GPU, or the interpreter) can launch kernels."""
-    try:
-        import triton  # noqa: F401
-    except Exception:
-        return False
-    return triton_interpreter_enabled() or torch.cuda.is_available()
+    global _TRITON_IMPORTS
+    if _TRITON_IMPORTS is None:  # a plain module flag: torch.compile traces it without warnings
+        try:
+            import triton  # noqa: F401
+
+            _TRITON_IMPORTS = True
+        except Exception:
+            _TRITON_IMPORTS = False
+    return _TRITON_IMPORTS and (triton_interpreter_enabled() or torch.cuda.is_available())
 
 
 def resolve_backend(backend: str, device: torch.device) -> str:

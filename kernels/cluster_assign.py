@@ -1,0 +1,187 @@
+"""Fused hard semantic clustering (paper §3.2.2, Eq. 2–4; DESIGN.md §2 steps 2–4, §3).
+
+One pass over ``feat``: each program takes a block of pixels, adds the positional encoding on
+the fly, accumulates the dot products with all K centers and both norms channel by channel
+(``feat`` is ``(B, C, H, W)``, so one channel of a pixel block is a contiguous, coalesced load),
+normalises, takes the argmax (ties to the smaller k) and reduces its block's exact integer
+``count``, ``rowsum``, ``colsum`` per cluster into int32 partials. A second, tiny integer
+reduction sums the partials in int64: exact and independent of the order (no float atomics).
+
+The positional encoding is read from two small tables, ``sin(pi*u)`` per row and ``cos(pi*v)``
+per column, built by :func:`samic_fast.ref.positional_encoding` itself, so the encoded features
+are bit-identical to the reference's. ``tau`` is not used by the kernel: the hard assignment is
+the argmax of ``s / tau`` over k, and a positive scale does not move it (beyond rounding at
+near-ties, which DESIGN.md §6 allows). This also keeps a tensor ``tau`` (possibly requiring grad)
+from forcing a device-to-host copy.
+"""
+
+# No `from __future__ import annotations`: torch.library.custom_op reads the annotations
+# to build each op's schema, and real types work on every torch version.
+from typing import Optional
+
+import torch
+import triton
+import triton.language as tl
+
+from samic_fast.ref import NORM_EPS, positional_encoding
+
+from ._utils import cdiv, is_interpreter, next_pow2
+
+
+def _cluster_assign_config(num_clusters: int) -> dict:
+    """Block sizes for one launch: ``BLOCK_L`` pixels x ``BLOCK_K`` centers of score registers."""
+    block_k = next_pow2(num_clusters)
+    if is_interpreter():
+        # Small blocks: several programs per image even at test shapes (multi-block partials).
+        return {"BLOCK_L": 16, "BLOCK_K": block_k, "num_warps": 1}
+    # Keep the (BLOCK_L, BLOCK_K) fp32 score tile at 8K elements: 64 registers a thread at 4 warps.
+    return {"BLOCK_L": max(32, min(256, 8192 // block_k)), "BLOCK_K": block_k, "num_warps": 4}
+
+
+@triton.jit
+def _cluster_assign_fwd_kernel(
+    feat_ptr,  # (B, C, H, W) any float dtype
+    centers_ptr,  # (K, C)
+    sin_ptr,  # (H,) fp32: sin(pi * r / (H - 1))
+    cos_ptr,  # (W,) fp32: cos(pi * c / (W - 1))
+    cluster_ptr,  # (B, L) int32
+    partial_ptr,  # (3, B, NBLK, K) int32: count, rowsum, colsum of this block
+    C,
+    W,
+    L,
+    K,
+    NBLK,
+    HALF,  # C // 2: channels [0, HALF) get the row term, the rest the column term
+    PLANE,  # B * NBLK * K: stride between the count, rowsum and colsum planes of partial
+    NORM_EPS: tl.constexpr,
+    IS_FP64: tl.constexpr,
+    BLOCK_L: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
+    pid_l = tl.program_id(0)
+    pid_b = tl.program_id(1)
+    cdt = tl.float64 if IS_FP64 else tl.float32
+
+    offs = pid_l * BLOCK_L + tl.arange(0, BLOCK_L)
+    lmask = offs < L
+    row = offs // W
+    col = offs % W
+    pe_row = tl.load(sin_ptr + row, mask=lmask, other=0.0).to(cdt)
+    pe_col = tl.load(cos_ptr + col, mask=lmask, other=0.0).to(cdt)
+
+    ks = tl.arange(0, BLOCK_K)
+    kmask = ks < K
+    acc = tl.zeros([BLOCK_L, BLOCK_K], dtype=cdt)
+    f_sq = tl.zeros([BLOCK_L], dtype=cdt)
+    c_sq = tl.zeros([BLOCK_K], dtype=cdt)
+    # Pointer increments (64-bit) instead of c * L: no int32 overflow for large C * L.
+    f_ptrs = feat_ptr + pid_b.to(tl.int64) * C * L + offs
+    c_ptrs = centers_ptr + ks * C
+    for c in range(0, C):
+        f = tl.load(f_ptrs, mask=lmask, other=0.0).to(cdt)
+        f = f + tl.where(c < HALF, pe_row, pe_col)
+        cen = tl.load(c_ptrs, mask=kmask, other=0.0).to(cdt)
+        acc += f[:, None] * cen[None, :]
+        f_sq += f * f
+        c_sq += cen * cen
+        f_ptrs += L
+        c_ptrs += 1
+
+    # Cosine score, as the reference: dot / (max(|f|, eps) * max(|c|, eps)). IEEE-rounded sqrt and
+    # division in fp32 (the default fp32 '/' and sqrt on CUDA are approximate) keep the scores
+    # within an ulp or two of torch's, so only genuine near-ties can flip.
+    if IS_FP64:
+        f_norm = tl.maximum(tl.sqrt(f_sq), NORM_EPS)
+        c_norm = tl.maximum(tl.sqrt(c_sq), NORM_EPS)
+        score = acc / (f_norm[:, None] * c_norm[None, :])
+    else:
+        f_norm = tl.maximum(tl.sqrt_rn(f_sq), NORM_EPS)
+        c_norm = tl.maximum(tl.sqrt_rn(c_sq), NORM_EPS)
+        score = tl.div_rn(acc, f_norm[:, None] * c_norm[None, :])
+    score = tl.where(kmask[None, :], score, float("-inf"))
+    # tie_break_left: equal maxima go to the smaller k, as torch.argmax does.
+    best = tl.argmax(score, axis=1, tie_break_left=True).to(tl.int32)
+    tl.store(cluster_ptr + pid_b.to(tl.int64) * L + offs, best, mask=lmask)
+
+    # Exact per-block integer sums. int32 is enough inside a block (BLOCK_L * max row < 2^31);
+    # the cross-block sum is done in int64 on the host side of the launcher.
+    onehot = (best[:, None] == ks[None, :]) & lmask[:, None]
+    cnt = tl.sum(onehot.to(tl.int32), axis=0)
+    rsum = tl.sum(tl.where(onehot, row[:, None], 0), axis=0)
+    csum = tl.sum(tl.where(onehot, col[:, None], 0), axis=0)
+    part = partial_ptr + (pid_b * NBLK + pid_l).to(tl.int64) * K + ks
+    tl.store(part, cnt, mask=kmask)
+    tl.store(part + PLANE, rsum, mask=kmask)
+    tl.store(part + 2 * PLANE, csum, mask=kmask)
+
+
+def cluster_assign_fwd(
+    feat: torch.Tensor,
+    centers: torch.Tensor,
+    cluster: Optional[torch.Tensor] = None,
+    partial: Optional[torch.Tensor] = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Launch the fused assignment.
+
+    ``feat: (batch, c_sem, height, width)`` contiguous float; ``centers: (K, c_sem)``.
+    Returns ``cluster (batch, L)`` int32 and ``count, rowsum, colsum (batch, K)`` int64.
+    ``cluster`` and ``partial (3, batch, nblocks, K)`` int32 may be passed in (tests poison them
+    to prove every element is written).
+    """
+    batch, c_sem, height, width = feat.shape
+    k = centers.shape[0]
+    seqlen = height * width
+    cfg = _cluster_assign_config(k)
+    nblk = cdiv(seqlen, cfg["BLOCK_L"])
+    pe = positional_encoding(height, width, 2, feat.device)  # channel 0: sin rows, 1: cos cols
+    sin_row = pe[0, :, 0].contiguous()
+    cos_col = pe[1, 0, :].contiguous()
+    if cluster is None:
+        cluster = torch.empty(batch, seqlen, device=feat.device, dtype=torch.int32)
+    if partial is None:
+        partial = torch.empty(3, batch, nblk, k, device=feat.device, dtype=torch.int32)
+    assert cluster.shape == (batch, seqlen) and partial.shape == (3, batch, nblk, k)
+
+    _cluster_assign_fwd_kernel[(nblk, batch)](
+        feat, centers.contiguous(), sin_row, cos_col, cluster, partial,
+        c_sem, width, seqlen, k, nblk, c_sem // 2, batch * nblk * k,
+        NORM_EPS=NORM_EPS,
+        IS_FP64=feat.dtype == torch.float64,
+        BLOCK_L=cfg["BLOCK_L"],
+        BLOCK_K=cfg["BLOCK_K"],
+        num_warps=cfg["num_warps"],
+    )
+    # Exact, order-independent integer reduction of the block partials: (3, batch, K) int64.
+    sums = partial.sum(dim=2, dtype=torch.int64)
+    # Separate tensors (custom ops may not return aliasing outputs); (B, K) each, a few bytes.
+    return cluster, sums[0].clone(), sums[1].clone(), sums[2].clone()
+
+
+@torch.library.custom_op("samic_fast::cluster_assign", mutates_args=())
+def _cluster_assign_op(
+    feat: torch.Tensor, centers: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    return cluster_assign_fwd(feat, centers)
+
+
+@_cluster_assign_op.register_fake
+def _(feat, centers):
+    batch, _, height, width = feat.shape
+    k = centers.shape[0]
+    cluster = feat.new_empty((batch, height * width), dtype=torch.int32)
+    sums = [feat.new_empty((batch, k), dtype=torch.int64) for _ in range(3)]
+    return cluster, sums[0], sums[1], sums[2]
+
+
+def cluster_assign(feat: torch.Tensor, centers: torch.Tensor, tau=None):
+    """Fused twin of :func:`samic_fast.ref.cluster_assign_ref` (same signature and outputs).
+
+    ``feat: (B, C, H, W)``, ``centers: (K, C)``; ``tau`` (float or 0-d tensor) is accepted for
+    the signature and ignored (see the module docstring). Returns ``cluster (B, H*W)`` int32 and
+    ``count, rowsum, colsum (B, K)`` int64. The assignment is hard: no gradient flows through it.
+    """
+    del tau
+    return torch.ops.samic_fast.cluster_assign(feat.detach(), centers.detach())
+
+
+__all__ = ["cluster_assign", "cluster_assign_fwd"]
