@@ -96,7 +96,6 @@ def prepare_device(device: str) -> torch.device:
         raise DeviceError(f"unknown device {device!r}; expected 'cpu' or 'cuda'")
     from samic_fast.backend import triton_available
 
-    triton_available.cache_clear()
     if not triton_available():
         raise BackendError("triton is not installed or cannot launch kernels here")
     return torch.device(device)
