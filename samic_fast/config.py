@@ -53,3 +53,103 @@ class SASSConfig:
 
     def resolved_dt_rank(self, dim: int) -> int:
         return self.dt_rank if self.dt_rank > 0 else math.ceil(dim / 16)
+
+
+@dataclass(frozen=True)
+class SAMICConfig:
+    """Hyper-parameters of the SAMIC codec (paper §3–4.2, DESIGN.md §8).
+
+    Widths (paper §4.2: ``{C1..C6} = {128, 128, 128, 192, 128, 192}``, ``M = 192``, ``N = 64``):
+    ``C1..C3`` are the g_a/g_s stage widths (full/2, /4, /8 resolution), ``C4 = M`` the latent
+    ``y``, ``C5`` the width of h_a/h_s, of the parameter-aggregation network and of the window
+    attention, ``C6`` the width of the channel-context (Φ_ch) SAMBs. ``N`` is the number of
+    channels of ``z``.
+
+    Depths (the paper gives none; chosen so that the size lands at Table 1's 24.88 M — the
+    default has 24.40 M, -1.9 % — and the number of SAMBs fits Table 3: K = 4 → 16 adds
+    ``64 SAMBs × 12 × c_sem = 24,576`` parameters, the paper's 24.86 → 24.88 M):
+
+    - ``depths = (2, 2, 9)``: SAMBs after the first/second/third stride-2 convolution of g_a, as in
+      MambaIC's g_a (2, 2, 9); g_s mirrors them (9, 2, 2) → 26 SAMBs.
+    - ``hyper_depth = 3``: SAMBs in h_a and in h_s each → 6 SAMBs.
+    - ``num_slices = 4`` channel slices of ``M / 4 = 48`` (MambaIC's 5 slices do not divide 192);
+      per slice ``ctx_depth = 3`` SAMBs in each of the mean and scale channel contexts (Φ_ch) and
+      ``agg_depth = 2`` SAMBs in the parameter aggregation (global spatial context, Φ_sp)
+      → 32 SAMBs. Total: 64 SAMBs; the context model holds about 15.9 M of the parameters, as
+      MambaIC's does most of its own.
+
+    Entropy parameters (``entropy_params.py``): means are quantized to multiples of
+    ``1 / mean_grid``, scales to indices of a log-uniform table of ``scale_levels`` scales in
+    ``[scale_min, scale_max]`` (CompressAI's default table); elements whose mean, log-scale or SASS
+    cluster score lies within ``mean_eps`` / ``log_scale_eps`` / ``cluster_eps`` of a decision
+    boundary are written as side information, so any backend decodes identical latents.
+    """
+
+    channels: tuple = (128, 128, 128, 192, 128, 192)
+    N: int = 64
+    depths: tuple = (2, 2, 9)
+    hyper_depth: int = 3
+    num_slices: int = 4
+    max_support_slices: int = -1
+    ctx_depth: int = 3
+    agg_depth: int = 2
+    window_size: int = 8
+    head_dim: int = 16
+    mlp_ratio: float = 2.0
+    mean_grid: int = 8
+    scale_min: float = 0.11
+    scale_max: float = 256.0
+    scale_levels: int = 64
+    mean_eps: float = 1.25e-4
+    log_scale_eps: float = 1.25e-4
+    cluster_eps: float = 2e-4
+    sass: SASSConfig = SASSConfig()
+
+    def __post_init__(self) -> None:
+        if len(self.channels) != 6 or any(int(c) < 1 for c in self.channels):
+            raise ValueError(f"channels must be 6 positive widths C1..C6, got {self.channels}")
+        if len(self.depths) != 3 or any(int(d) < 0 for d in self.depths):
+            raise ValueError(f"depths must be 3 non-negative ints, got {self.depths}")
+        if self.num_slices < 1 or self.M % self.num_slices:
+            raise ValueError(f"num_slices={self.num_slices} must divide M={self.M}")
+        if self.mean_grid < 1 or self.mean_grid & (self.mean_grid - 1):
+            # A power of two keeps q / mean_grid exact in float32, so y_hat is exact.
+            raise ValueError(f"mean_grid must be a power of two, got {self.mean_grid}")
+        if not 0 < self.scale_min < self.scale_max or self.scale_levels < 2:
+            raise ValueError("need 0 < scale_min < scale_max and scale_levels >= 2")
+        if min(self.mean_eps, self.log_scale_eps, self.cluster_eps) < 0:
+            raise ValueError("guard bands must be >= 0")
+        if self.window_size < 1 or self.head_dim < 1:
+            raise ValueError("window_size and head_dim must be >= 1")
+
+    @property
+    def M(self) -> int:
+        """Channels of the latent ``y`` (C4)."""
+        return int(self.channels[3])
+
+    @property
+    def slice_channels(self) -> int:
+        return self.M // self.num_slices
+
+    def canonical(self) -> dict:
+        """Field values as plain JSON types, nested SASSConfig included, keys sorted."""
+        import dataclasses
+
+        def plain(v):
+            if dataclasses.is_dataclass(v):
+                return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+            if isinstance(v, (tuple, list)):
+                return [plain(e) for e in v]
+            if isinstance(v, float):
+                return repr(float(v))  # repr round-trips exactly; avoids 1e-4 vs 0.0001 drift
+            return v
+
+        return plain(self)
+
+    def digest(self) -> bytes:
+        """SHA-256 (32 bytes) of the canonical field values; stable across runs and machines."""
+        import hashlib
+        import json
+
+        text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(b"SAMICConfig/v1\0" + text.encode()).digest()

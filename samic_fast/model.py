@@ -1,0 +1,360 @@
+"""The SAMIC codec network (paper §3, Fig. 2) as a CompressAI ``CompressionModel``.
+
+::
+
+    x (B,3,H,W) ─g_a─▶ SVD-RRM ─▶ y (B,M,H/16,W/16) ─h_a─▶ z (B,N,H/64,W/64)
+    ẑ = EntropyBottleneck(z);  Ψ = h_s(ẑ) (B,2M,H/16,W/16) = (Ψ_μ, Ψ_σ)
+    ŷ ~ N(μ, σ²) from the spatial-channel context model (entropy.py) ─g_s─▶ x̂
+
+- g_a: Conv5×5/2 (3→C1) · SAMB(C1)×d1 · Conv3×3/2 (→C2) · SAMB(C2)×d2 · Conv3×3/2 (→C3) ·
+  SAMB(C3)×d3 · Conv3×3/2 (→M) · SVD-RRM (§3.3)
+- g_s: mirror with transposed convolutions (3×3/2 …, last 5×5/2 → 3 channels)
+- h_a: Conv3×3/2 (M→C5) · SAMB(C5)×dh · Conv3×3/2 (→N);
+  h_s: ConvT3×3/2 (N→C5) · SAMB(C5)×dh · ConvT3×3/2 (→2M)
+
+Coding follows CompressAI: ``compress(x) -> {"strings": [[y], [z], [side]], "shape": [h_z, w_z]}``
+with one rANS string for all slices and passes of ``y``, CompressAI's string for ``z`` and the
+guard-band side information (:mod:`samic_fast.entropy_params`); ``decompress(strings, shape)
+-> {"x_hat"}``. Batch size 1 (the file container codes one image per file); ``H`` and ``W`` must be
+multiples of 64 (the container pads).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import operator
+from typing import Callable, Mapping, Optional
+
+import torch
+import torch.nn as nn
+
+from samic_fast._compressai import import_compressai
+from samic_fast.config import SAMICConfig
+from samic_fast.entropy import ContextEntropyModel, GuardedSASS, WindowBlock, samb_stack
+from samic_fast.entropy_params import ParamGuard, scale_table
+from samic_fast.errors import CorruptBitstreamError, DTypeError, ModelMismatchError, ShapeError
+from samic_fast.samb import set_backend
+from samic_fast.sass import SASS
+from samic_fast.svd_rrm import SVDRRM
+
+import_compressai()
+from compressai.ans import BufferedRansEncoder, RansDecoder  # noqa: E402
+from compressai.entropy_models import EntropyBottleneck, GaussianConditional  # noqa: E402
+from compressai.models import CompressionModel  # noqa: E402
+
+DEFAULT_SEED = 20240611
+STRIDE = 64  # total downsampling of x to z
+
+
+def _conv(cin: int, cout: int, k: int, stride: int = 2) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2)
+
+
+def _deconv(cin: int, cout: int, k: int, stride: int = 2) -> nn.ConvTranspose2d:
+    return nn.ConvTranspose2d(cin, cout, k, stride=stride, padding=k // 2, output_padding=stride - 1)
+
+
+class SAMIC(CompressionModel):
+    """SAMIC codec. ``forward(x)`` (``x (B, 3, H, W)`` in [0, 1], ``H, W`` multiples of 64) returns
+    ``{"x_hat", "likelihoods": {"y", "z"}}`` as CompressAI models do.
+
+    ``backend`` ("auto", "reference", "triton") is applied to every SASS; change it later with
+    :meth:`set_backend`. ``param_hook`` (tests only) alters the decoder-side ``μ``/``log σ``.
+    """
+
+    def __init__(self, config: Optional[SAMICConfig] = None, backend: str = "auto") -> None:
+        super().__init__()
+        cfg = config or SAMICConfig()
+        self.config = cfg
+        c1, c2, c3, m, c5, _ = (int(c) for c in cfg.channels)
+        d1, d2, d3 = (int(d) for d in cfg.depths)
+        sc = cfg.sass
+        self.g_a = nn.Sequential(
+            _conv(3, c1, 5), *samb_stack(c1, d1, sc, backend),
+            _conv(c1, c2, 3), *samb_stack(c2, d2, sc, backend),
+            _conv(c2, c3, 3), *samb_stack(c3, d3, sc, backend),
+            _conv(c3, m, 3),
+        )
+        self.svd_rrm = SVDRRM()
+        self.g_s = nn.Sequential(
+            _deconv(m, c3, 3), *samb_stack(c3, d3, sc, backend),
+            _deconv(c3, c2, 3), *samb_stack(c2, d2, sc, backend),
+            _deconv(c2, c1, 3), *samb_stack(c1, d1, sc, backend),
+            _deconv(c1, 3, 5),
+        )
+        self.h_a = nn.Sequential(_conv(m, c5, 3), *samb_stack(c5, cfg.hyper_depth, sc, backend), _conv(c5, cfg.N, 3))
+        self.h_s = nn.Sequential(_deconv(cfg.N, c5, 3), *samb_stack(c5, cfg.hyper_depth, sc, backend),
+                                 _deconv(c5, 2 * m, 3))
+        self.context = ContextEntropyModel(cfg, backend)
+        self.entropy_bottleneck = EntropyBottleneck(cfg.N)
+        self.gaussian_conditional = GaussianConditional(None)
+        self.param_hook: Optional[Callable[[str, torch.Tensor], torch.Tensor]] = None
+
+    # ------------------------------------------------------------ helpers
+    def set_backend(self, backend: str) -> "SAMIC":
+        set_backend(self, backend)
+        return self
+
+    def scale_table(self) -> torch.Tensor:
+        cfg = self.config
+        return scale_table(cfg.scale_min, cfg.scale_max, cfg.scale_levels)
+
+    @torch.no_grad()
+    def update(self, scale_table=None, force: bool = False, update_quantiles: bool = False) -> bool:
+        """Compute the integer CDF tables (CompressAI's ``update``) — always on a CPU copy.
+
+        The tables decide how every symbol is coded; computing them on the model's device would
+        let a GPU's float rounding produce tables that differ from a CPU's, and a file encoded
+        with one would not decode with the other. The integer results are copied back.
+        """
+        if scale_table is None:
+            scale_table = self.scale_table()
+        updated = False
+        for module in (self.entropy_bottleneck, self.gaussian_conditional):
+            device = next(iter(module.buffers())).device
+            module.to("cpu")
+            if isinstance(module, EntropyBottleneck):
+                updated |= module.update(force=force, update_quantiles=update_quantiles)
+            else:
+                updated |= module.update_scale_table(scale_table.cpu(), force=force)
+            module.to(device)
+        return updated
+
+    def _guarded_sass(self) -> list[GuardedSASS]:
+        """SASS modules on the decoder's parameter path (h_s and the context model)."""
+        return [m for part in (self.h_s, self.context) for m in part.modules() if isinstance(m, GuardedSASS)]
+
+    @contextlib.contextmanager
+    def _guarding(self, guard: ParamGuard):
+        mods = self._guarded_sass()
+        for m in mods:
+            m.guard = guard
+        try:
+            yield
+        finally:
+            for m in mods:
+                m.guard = None
+
+    def _cdf_tables(self) -> tuple:
+        gc = self.gaussian_conditional
+        if gc._offset.numel() == 0:
+            raise RuntimeError("entropy tables are missing: call model.update(force=True) first")
+        return (gc._quantized_cdf.tolist(), gc._cdf_length.reshape(-1).int().tolist(),
+                gc._offset.reshape(-1).int().tolist())
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _exact_float32():
+        """Disable TF32 while coding: cuDNN convolutions default to TF32 on Ampere and later
+        GPUs, whose ~1e-3 relative error would exceed the guard bands; plain float32 stays
+        within ~1e-5 of the CPU (entropy_params.py)."""
+        conv, mm = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+        try:
+            yield
+        finally:
+            torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = conv, mm
+
+    @staticmethod
+    def _check_image(x) -> None:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+        if not x.is_floating_point():
+            raise DTypeError(f"x must be a float tensor in [0, 1], got {x.dtype}")
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ShapeError(f"x must have shape (B, 3, H, W), got {tuple(x.shape)}")
+        if x.shape[2] % STRIDE or x.shape[3] % STRIDE or x.shape[2] == 0 or x.shape[3] == 0:
+            raise ShapeError(f"H and W must be positive multiples of {STRIDE}, got {tuple(x.shape[2:])}")
+
+    # ------------------------------------------------------------ training / evaluation
+    def forward(self, x: torch.Tensor) -> dict:
+        self._check_image(x)
+        y = self.svd_rrm(self.g_a(x))
+        z = self.h_a(y)
+        _, z_likelihoods = self.entropy_bottleneck(z)
+        medians = self.entropy_bottleneck._get_medians()
+        z_hat = z + (torch.round(z - medians) + medians - z).detach()  # straight-through round
+        psi = self.h_s(z_hat)
+        y_hat, y_likelihoods = self.context(y, psi, self.gaussian_conditional)
+        x_hat = self.g_s(y_hat)
+        return {"x_hat": x_hat, "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
+
+    # ------------------------------------------------------------ coding
+    @torch.no_grad()
+    def compress(self, x: torch.Tensor, return_latents: bool = False, guard_bands: bool = True) -> dict:
+        """Encode one image ``x (1, 3, H, W)`` in [0, 1]. Returns ``{"strings": [[y_string],
+        [z_string], [side_info]], "shape": [H/64, W/64]}``; with ``return_latents`` also
+        ``"y_hat"``, ``"z_hat"`` (the exact latents the decoder will reproduce) and
+        ``"guard_stats"`` (flagged element counts). ``guard_bands=False`` flags nothing (files
+        then decode exactly only with the encoder's own arithmetic; for tests and measurements)."""
+        self._check_image(x)
+        if x.shape[0] != 1:
+            raise ShapeError(f"compress codes one image at a time, got a batch of {x.shape[0]}")
+        tables = self._cdf_tables()
+        y = self.svd_rrm(self.g_a(x))
+        z = self.h_a(y)
+        z_strings = self.entropy_bottleneck.compress(z)
+        z_hat = self.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
+        guard = ParamGuard.recorder(self.config, enabled=guard_bands)
+        encoder = BufferedRansEncoder()
+        with self._guarding(guard), self._exact_float32():
+            psi = self.h_s(z_hat)
+            y_hat = self.context.code(psi, guard, tables, y=y, encoder=encoder, param_hook=self.param_hook)
+        out = {"strings": [[encoder.flush()], list(z_strings), [guard.to_bytes()]],
+               "shape": [int(z.shape[-2]), int(z.shape[-1])]}
+        if return_latents:
+            out.update(y_hat=y_hat, z_hat=z_hat, guard_stats=guard.stats())
+        return out
+
+    @torch.no_grad()
+    def decompress(self, strings, shape, return_latents: bool = False) -> dict:
+        """Decode the output of :meth:`compress`: ``{"x_hat": (1, 3, 64·h_z, 64·w_z)}`` clamped to
+        [0, 1]; with ``return_latents`` also ``"y_hat"`` and ``"z_hat"``."""
+        if (not isinstance(strings, (list, tuple)) or len(strings) != 3
+                or any(not isinstance(s, (list, tuple)) or len(s) != 1 for s in strings)
+                or any(not isinstance(s[0], (bytes, bytearray)) for s in strings)):
+            raise CorruptBitstreamError("strings must be [[y_bytes], [z_bytes], [side_bytes]]")
+        try:
+            shape = [operator.index(v) for v in shape]  # ints, numpy ints; not floats
+        except TypeError:
+            raise CorruptBitstreamError(f"shape must be two positive ints, got {shape!r}") from None
+        if len(shape) != 2 or min(shape) < 1:
+            raise CorruptBitstreamError(f"shape must be two positive ints, got {shape!r}")
+        tables = self._cdf_tables()
+        z_hat = self.entropy_bottleneck.decompress([bytes(strings[1][0])], tuple(shape))
+        guard = ParamGuard.replayer(self.config, bytes(strings[2][0]))
+        decoder = RansDecoder()
+        decoder.set_stream(bytes(strings[0][0]))
+        with self._guarding(guard), self._exact_float32():
+            psi = self.h_s(z_hat)
+            y_hat = self.context.code(psi, guard, tables, decoder=decoder, param_hook=self.param_hook)
+        guard.finish()
+        x_hat = self.g_s(y_hat).clamp_(0, 1)
+        out = {"x_hat": x_hat}
+        if return_latents:
+            out.update(y_hat=y_hat, z_hat=z_hat)
+        return out
+
+
+# ---------------------------------------------------------------- construction and weights
+@torch.no_grad()
+def _seeded_init(model: nn.Module, seed: int) -> None:
+    """Deterministic initialisation from a private CPU generator, identical on every machine.
+
+    Every tensor is drawn on CPU in float32 in module-definition order (the global RNG is not
+    used, nor any device RNG): conv/linear weights ``U(±1/√fan_in)`` (PyTorch's default bound),
+    their biases 0, LayerNorm 1/0, SASS centers ``N(0, 1)`` and ``dt_bias`` by Mamba's rule,
+    window-attention position biases ``N(0, 0.02²)``, EntropyBottleneck biases ``U(±½)``. Other
+    parameters (``A_log``, ``D``, SVD-RRM's θ/α, the bottleneck's matrices and quantiles) keep their
+    constant initial values.
+    """
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+
+    def fill(p: torch.Tensor, values: torch.Tensor) -> None:
+        p.copy_(values.to(p.device, p.dtype))
+
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            w = module.weight
+            fan_in = w[0].numel() if not isinstance(module, nn.ConvTranspose2d) else w.shape[1] * w[0, 0].numel()
+            bound = 1.0 / max(fan_in, 1) ** 0.5
+            fill(w, (torch.rand(w.shape, generator=gen) * 2 - 1) * bound)
+            if module.bias is not None:
+                module.bias.zero_()
+        elif isinstance(module, nn.LayerNorm):
+            module.weight.fill_(1.0)
+            module.bias.zero_()
+        elif isinstance(module, SASS):
+            fill(module.centers, torch.randn(module.centers.shape, generator=gen))
+            module.reset_dt(generator=gen)
+        elif isinstance(module, WindowBlock):
+            fill(module.rel_bias, torch.randn(module.rel_bias.shape, generator=gen) * 0.02)
+        elif isinstance(module, EntropyBottleneck):
+            for name, p in module.named_parameters():
+                if name.startswith("_bias"):
+                    fill(p, torch.rand(p.shape, generator=gen) - 0.5)
+
+
+def _build(config: Optional[SAMICConfig], backend: str) -> SAMIC:
+    # Construction draws from the global RNG (PyTorch's default inits); fork it so that building a
+    # model leaves the caller's random state untouched. Weights are then overwritten anyway.
+    with torch.random.fork_rng(devices=[]):
+        return SAMIC(config, backend)
+
+
+def default_model(config: Optional[SAMICConfig] = None, backend: str = "auto",
+                  seed: int = DEFAULT_SEED) -> SAMIC:
+    """The untrained SAMIC (no pretrained weights exist): seeded, identical on every machine,
+    CDF tables computed (``update(force=True)``), eval mode, on CPU."""
+    model = _build(config, backend)
+    _seeded_init(model, seed)
+    model.update(force=True)
+    return model.eval()
+
+
+def weights_digest(model: nn.Module) -> bytes:
+    """SHA-256 of ``model.state_dict()`` in a canonical form: names sorted; per tensor its name,
+    kind, shape and data — floats as little-endian float32 of their CPU values, integers as
+    little-endian int64, bools as bytes. Includes the CDF tables. Independent of device/dtype."""
+    h = hashlib.sha256(b"samic_fast.weights/v1\0")
+    state = model.state_dict()
+    for name in sorted(state):
+        t = state[name].detach().cpu()
+        if t.is_floating_point():
+            kind, data = b"f", t.to(torch.float32).contiguous().numpy().astype("<f4").tobytes()
+        elif t.dtype == torch.bool:
+            kind, data = b"b", t.to(torch.uint8).contiguous().numpy().tobytes()
+        else:
+            kind, data = b"i", t.to(torch.int64).contiguous().numpy().astype("<i8").tobytes()
+        h.update(name.encode() + b"\0" + kind + repr(tuple(t.shape)).encode() + b"\0")
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+    return h.digest()
+
+
+# Buffers whose size depends on the trained densities (CompressAI resizes them on load); a
+# checkpoint may lack them, in which case they are computed after loading.
+_DYNAMIC_SUFFIXES = ("._quantized_cdf", "._offset", "._cdf_length", "gaussian_conditional.scale_table")
+
+
+def load_checkpoint(path, config: Optional[SAMICConfig] = None, backend: str = "auto") -> SAMIC:
+    """Load a plain ``state_dict`` (``torch.save(model.state_dict(), path)``; a dict holding it
+    under ``"state_dict"`` is accepted) into a SAMIC of ``config``. Raises
+    :class:`ModelMismatchError` listing missing/unexpected keys or mismatched shapes."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # pickle errors, truncated zip, not a torch file
+        raise ModelMismatchError(f"{path}: not a readable PyTorch checkpoint ({exc})") from None
+    if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
+        state = state["state_dict"]
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelMismatchError(f"{path}: expected a state_dict (a mapping of names to tensors)")
+    model = _build(config, backend)
+    expected = model.state_dict()
+    dynamic = {k for k in expected if k.endswith(_DYNAMIC_SUFFIXES)}
+    missing = sorted(set(expected) - set(state) - dynamic)
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+                   for k in set(state) & set(expected) - dynamic if state[k].shape != expected[k].shape)
+    if missing or unexpected or wrong:
+        parts = []
+        for label, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", wrong)):
+            if items:
+                parts.append(f"{label} ({len(items)}): " + ", ".join(items[:5]) + (" ..." if len(items) > 5 else ""))
+        raise ModelMismatchError(f"{path} does not fit this SAMIC configuration: " + "; ".join(parts))
+    if all(k in state for k in dynamic):
+        model.load_state_dict(dict(state))
+    else:
+        # No (or partial) CDF tables: load the weights with the fresh model's empty tables, then
+        # compute them (on CPU, see SAMIC.update).
+        state = {k: v for k, v in state.items() if k not in dynamic}
+        state.update({k: expected[k] for k in dynamic})
+        model.load_state_dict(state)
+        model.update(force=True)
+    return model.eval()
+
+
+__all__ = ["SAMIC", "default_model", "weights_digest", "load_checkpoint", "DEFAULT_SEED"]
