@@ -27,11 +27,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from samic_fast import ops, ref
 from samic_fast.config import SAMICConfig, SASSConfig
 from samic_fast.entropy_params import ParamGuard
 from samic_fast.samb import SAMB
-from samic_fast.sass import SASS
 
 # Numerical range of the predicted log-scales: exp(-5) is far below the scale table's lower
 # bound (0.11), exp(6) = 403 above its top (256); the clamp only stops overflow early in training.
@@ -39,48 +37,8 @@ LOG_SCALE_MIN, LOG_SCALE_MAX = -5.0, 6.0
 
 
 # ---------------------------------------------------------------- SAMB with a guarded clustering
-class GuardedSASS(SASS):
-    """:class:`SASS` whose eval-mode cluster assignment passes through a :class:`ParamGuard`.
-
-    Identical parameters and outputs to :class:`SASS`; when ``self.guard`` is set (during
-    compress/decompress, for SAMBs on the decoder's parameter path) the hard assignment is
-    recorded or overridden at near-tie pixels before the scan order is built, so encoder and
-    decoder scan in the same order whatever their backends. ``feature_hook`` lets tests perturb
-    the semantic features to emulate another backend.
-    """
-
-    guard: Optional[ParamGuard] = None
-    feature_hook: Optional[Callable[[torch.Tensor], torch.Tensor]] = None
-
-    def scan_order(self, x: torch.Tensor):
-        if self.training or (self.guard is None and self.feature_hook is None):
-            return super().scan_order(x)
-        b, h, w, _ = x.shape
-        feat = self.semantic(x.permute(0, 3, 1, 2))
-        if self.feature_hook is not None:
-            feat = self.feature_hook(feat)
-        feat = feat.contiguous()
-        tau = self.tau.detach()
-        cluster, *sums = ops.cluster_assign(feat, self.centers, tau, backend=self.backend)
-        if self.guard is not None:
-            guarded = self.guard.cluster(feat, self.centers, tau, cluster)
-            if guarded is not cluster:
-                cluster = guarded.contiguous()
-                # Exact integer sums of the overridden assignment: identical on every backend.
-                sums = list(ref.cluster_sums_ref(cluster, self.config.num_clusters, h, w))
-        perm, _ = ops.scan_order(cluster, *sums, h, w, backend=self.backend)
-        return perm, None
-
-
-def make_samb(dim: int, config: SASSConfig, backend: str) -> SAMB:
-    """A :class:`SAMB` whose SASS is a :class:`GuardedSASS` (same state_dict keys)."""
-    block = SAMB(dim, config, backend=backend)
-    block.sass = GuardedSASS(block.d_inner, config, backend=backend)
-    return block
-
-
 def samb_stack(dim: int, depth: int, config: SASSConfig, backend: str) -> list[nn.Module]:
-    return [make_samb(dim, config, backend) for _ in range(depth)]
+    return [SAMB(dim, config, backend=backend) for _ in range(depth)]
 
 
 # ---------------------------------------------------------------- checkerboard

@@ -31,7 +31,7 @@ import torch.nn as nn
 
 from samic_fast._compressai import import_compressai
 from samic_fast.config import SAMICConfig
-from samic_fast.entropy import ContextEntropyModel, GuardedSASS, WindowBlock, samb_stack
+from samic_fast.entropy import ContextEntropyModel, WindowBlock, samb_stack
 from samic_fast.entropy_params import ParamGuard, scale_table
 from samic_fast.errors import CorruptBitstreamError, DTypeError, ModelMismatchError, ShapeError
 from samic_fast.samb import set_backend
@@ -121,9 +121,9 @@ class SAMIC(CompressionModel):
             module.to(device)
         return updated
 
-    def _guarded_sass(self) -> list[GuardedSASS]:
+    def _guarded_sass(self) -> list[SASS]:
         """SASS modules on the decoder's parameter path (h_s and the context model)."""
-        return [m for part in (self.h_s, self.context) for m in part.modules() if isinstance(m, GuardedSASS)]
+        return [m for part in (self.h_s, self.context) for m in part.modules() if isinstance(m, SASS)]
 
     @contextlib.contextmanager
     def _guarding(self, guard: ParamGuard):

@@ -21,7 +21,7 @@ while the centers, ``tau`` and the semantic branch receive gradients. Eval mode 
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Callable, Optional, Protocol
 
 import torch
 import torch.nn as nn
@@ -29,6 +29,13 @@ import torch.nn.functional as F
 
 from samic_fast import ops, ref
 from samic_fast.config import SASSConfig
+
+
+class AssignmentGuard(Protocol):
+    """Hook that may override an eval-mode hard assignment (the codec's near-tie guard)."""
+
+    def cluster(self, feat: torch.Tensor, centers: torch.Tensor, tau: torch.Tensor,
+                cluster: torch.Tensor) -> torch.Tensor: ...
 
 
 class SemanticBranch(nn.Sequential):
@@ -49,7 +56,16 @@ class SASS(nn.Module):
 
     ``forward(x, z=None)``: ``x, z: (B, H, W, d_inner)`` channel-last; returns ``(B, H, W, d_inner)``.
     ``backend`` ("auto", "reference", "triton") selects the op implementations.
+
+    Two eval-mode hooks, both ``None`` by default and neither part of the state_dict:
+    ``guard`` (an :class:`AssignmentGuard`) may override the hard assignment at near-tie pixels
+    before the scan order is built, so that the codec's encoder and decoder scan in the same order
+    whatever their backends (:mod:`samic_fast.entropy_params`); ``feature_hook`` transforms the
+    semantic features first (tests use it to emulate another backend's rounding).
     """
+
+    guard: Optional[AssignmentGuard] = None
+    feature_hook: Optional[Callable[[torch.Tensor], torch.Tensor]] = None
 
     def __init__(self, d_inner: int, config: Optional[SASSConfig] = None, backend: str = "auto") -> None:
         super().__init__()
@@ -99,9 +115,16 @@ class SASS(nn.Module):
             sums = ref.cluster_sums_ref(cluster, self.config.num_clusters, h, w)
             gate = (q * q.detach()).sum(dim=-1, keepdim=True).to(x.dtype)
         else:
-            cluster, *sums = ops.cluster_assign(
-                feat.contiguous(), self.centers, self.tau.detach(), backend=self.backend
-            )
+            if self.feature_hook is not None:
+                feat = self.feature_hook(feat)
+            feat, tau = feat.contiguous(), self.tau.detach()
+            cluster, *sums = ops.cluster_assign(feat, self.centers, tau, backend=self.backend)
+            if self.guard is not None:
+                guarded = self.guard.cluster(feat, self.centers, tau, cluster)
+                if guarded is not cluster:
+                    # Exact integer sums of the overridden assignment: identical on every backend.
+                    cluster = guarded.contiguous()
+                    sums = list(ref.cluster_sums_ref(cluster, self.config.num_clusters, h, w))
             gate = None
         perm, _ = ops.scan_order(cluster, *sums, h, w, backend=self.backend)
         return perm, gate
