@@ -271,15 +271,19 @@ def _seeded_init(model: nn.Module, seed: int) -> None:
         elif isinstance(module, WindowBlock):
             fill(module.rel_bias, torch.randn(module.rel_bias.shape, generator=gen) * 0.02)
         elif isinstance(module, EntropyBottleneck):
+            # CompressAI names them "_bias{i}" in old releases and "biases.{i}" in 1.2.x; the rest
+            # of the EntropyBottleneck's initialisation is deterministic.
             for name, p in module.named_parameters():
-                if name.startswith("_bias"):
+                if name.startswith(("_bias", "biases")):
                     fill(p, torch.rand(p.shape, generator=gen) - 0.5)
 
 
 def _build(config: Optional[SAMICConfig], backend: str) -> SAMIC:
     # Construction draws from the global RNG (PyTorch's default inits); fork it so that building a
     # model leaves the caller's random state untouched. Weights are then overwritten anyway.
+    # The fixed seed makes even a parameter that _seeded_init might miss identical across runs.
     with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(DEFAULT_SEED)
         return SAMIC(config, backend)
 
 
