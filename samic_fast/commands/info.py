@@ -1,0 +1,108 @@
+"""``samic-fast info [--json]``: the model's size and cost beside the paper's, and its config.
+
+Parameters and FLOPs are counted on the model as built (at 768x512, the Kodak size the paper's
+Table 1 uses); the paper's figures are printed beside them for comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+from typing import Any, Dict
+
+from samic_fast.commands.compress import add_model_arguments
+
+from samic_fast.complexity import PAPER_FLOPS_G, PAPER_PARAMS_M  # paper, Table 1 (768x512)
+
+INFO_WIDTH, INFO_HEIGHT = 768, 512
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("info", help="model parameters, FLOPs and configuration",
+                              description=__doc__.split("\n\n")[0])
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--width", type=int, default=INFO_WIDTH,
+                   help=f"image width for the FLOP count (default {INFO_WIDTH}, the paper's)")
+    p.add_argument("--height", type=int, default=INFO_HEIGHT,
+                   help=f"image height for the FLOP count (default {INFO_HEIGHT})")
+    add_model_arguments(p)
+    p.set_defaults(func=run)
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: _jsonable(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def collect(args: argparse.Namespace) -> Dict[str, Any]:
+    """Everything ``info`` reports, as a JSON-ready dict."""
+    import torch
+
+    from samic_fast.backend import resolve_backend
+    from samic_fast.codec import load_model, model_digests
+    from samic_fast.complexity import model_complexity
+    from samic_fast.fileformat import FORMAT_VERSION
+
+    from samic_fast.errors import SamicError
+
+    if args.width < 1 or args.height < 1 or args.width % 64 or args.height % 64:
+        raise SamicError(f"--width/--height must be positive multiples of 64, got "
+                         f"{args.width}x{args.height}")
+    model = load_model(args.checkpoint, args.backend)
+    device = next(model.parameters()).device
+    stats = model_complexity(model, height=args.height, width=args.width)
+    config_digest, weights = model_digests(model)
+    try:
+        import triton
+
+        triton_version = triton.__version__
+    except Exception:  # absent or broken: info still runs
+        triton_version = None
+    return {
+        "params": stats.get("params"),
+        "params_M": stats.get("params_M"),
+        "flops_G": stats.get("flops_G"),
+        "flops_at": f"{args.width}x{args.height}",
+        "paper": {"params_M": PAPER_PARAMS_M, "flops_G": PAPER_FLOPS_G},
+        "complexity": _jsonable(stats),
+        "config": _jsonable(model.config),
+        "config_digest": config_digest.hex(),
+        "weights_digest": weights.hex(),
+        "weights": str(args.checkpoint) if args.checkpoint else "default (seeded, untrained)",
+        "backend": resolve_backend(args.backend, device),
+        "device": str(device),
+        "file_format_version": FORMAT_VERSION,
+        "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                     "triton": triton_version},
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    info = collect(args)
+    if args.json:
+        print(json.dumps(info, indent=2, sort_keys=True))
+        return 0
+    params_m, flops_g = info["params_M"], info["flops_G"]
+    print(f"parameters  {params_m:.2f} M   (paper: {PAPER_PARAMS_M} M)")
+    print(f"FLOPs       {flops_g:.2f} G at {info['flops_at']}   "
+          f"(paper: {PAPER_FLOPS_G} G at {INFO_WIDTH}x{INFO_HEIGHT})")
+    print(f"weights     {info['weights']}  sha256 {info['weights_digest'][:16]}")
+    print(f"config      sha256 {info['config_digest'][:16]}")
+    print(f"backend     {info['backend']} on {info['device']}")
+    print(f"format      .samic version {info['file_format_version']}")
+    versions = info["versions"]
+    print(f"versions    python {versions['python']}, torch {versions['torch']}, "
+          f"triton {versions['triton']}")
+    print("config fields:")
+    for key, value in sorted(info["config"].items()) if isinstance(info["config"], dict) else []:
+        print(f"  {key} = {value}")
+    return 0

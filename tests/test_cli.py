@@ -1,0 +1,175 @@
+"""The ``samic-fast`` commands, run as a user would (subprocesses): exit codes, one-line errors,
+no partial output, and ``--jobs`` giving the same bytes as one-by-one compression."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from samic_fast.fileformat import read_header
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env.pop("TRITON_INTERPRET", None)  # the CLI runs as a user runs it
+    return subprocess.run(
+        [sys.executable, "-m", "samic_fast", *map(str, args)],
+        capture_output=True, text=True, cwd=cwd, env=env, timeout=600,
+    )
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, status: int = 1) -> str:
+    assert proc.returncode == status, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ") and "Traceback" not in proc.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    """Two small real photo crops (odd sizes), as PNG files in their own folder."""
+    from skimage import data
+
+    folder = tmp_path_factory.mktemp("photos")
+    Image.fromarray(data.astronaut()[60:100, 200:257]).save(folder / "astro.png")
+    Image.fromarray(data.chelsea()[100:133, 150:200]).save(folder / "cat.png")
+    return folder
+
+
+def test_bad_input_image(tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_text("definitely not a PNG")
+    out = tmp_path / "out.samic"
+    line = assert_one_line_error(cli("compress", bad, "-o", out, cwd=tmp_path))
+    assert "notes.png" in line and "not an image" in line
+    assert not out.exists() and os.listdir(tmp_path) == ["notes.png"]
+
+
+def test_missing_and_non_file_inputs(tmp_path):
+    line = assert_one_line_error(cli("compress", tmp_path / "nope.png", "-o", "x.samic",
+                                     cwd=tmp_path))
+    assert "no such file" in line
+    (tmp_path / "dir.samic").mkdir()
+    line = assert_one_line_error(cli("decompress", "dir.samic", "-o", "y.png", cwd=tmp_path))
+    assert "not a file" in line
+    assert sorted(os.listdir(tmp_path)) == ["dir.samic"]
+
+
+def test_decompress_bad_files_leave_no_output(tmp_path):
+    (tmp_path / "junk.samic").write_bytes(os.urandom(500))
+    line = assert_one_line_error(cli("decompress", "junk.samic", "-o", "out.png", cwd=tmp_path))
+    assert "junk.samic" in line and "not a samic_fast file" in line
+    (tmp_path / "empty.samic").write_bytes(b"")
+    assert_one_line_error(cli("decompress", "empty.samic", "-o", "out.png", cwd=tmp_path))
+    line = assert_one_line_error(cli("decompress", "junk.samic", "-o", "out.xyz", cwd=tmp_path))
+    assert "extension" in line
+    assert sorted(os.listdir(tmp_path)) == ["empty.samic", "junk.samic"]
+
+
+def test_usage_errors_exit_2(capsys):
+    from samic_fast.cli import main
+
+    for argv in (["compress", "a.png"], ["compress", "a.png", "-o", "b", "--jobs", "0"],
+                 ["decompress", "a", "-o", "b.png", "--backend", "cuda"], []):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 2, argv
+    assert "usage:" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def model():
+    from samic_fast.model import default_model
+
+    return default_model(backend="reference")
+
+
+@pytest.fixture(scope="module")
+def checkpoint(model, tmp_path_factory) -> Path:
+    """The default model's weights saved as a checkpoint file, as a user's trained one would be."""
+    import torch
+
+    path = tmp_path_factory.mktemp("ckpt") / "samic.pt"
+    torch.save(model.state_dict(), path)
+    return path
+
+
+def test_batch_jobs_match_sequential_and_bad_files_are_reported(photos, checkpoint, tmp_path):
+    """A folder with two photos and one broken PNG, one by one and with --jobs 2."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("astro.png", "cat.png"):
+        (src / name).write_bytes((photos / name).read_bytes())
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    seq = cli("compress", src, "-o", tmp_path / "seq", "--checkpoint", checkpoint, cwd=tmp_path)
+    par = cli("compress", src / "astro.png", src / "broken.png", src / "cat.png",
+              "-o", tmp_path / "par", "--jobs", "2", "--checkpoint", checkpoint, cwd=tmp_path)
+    for proc in (seq, par):
+        assert "broken.png" in assert_one_line_error(proc)
+    names = sorted(os.listdir(tmp_path / "seq"))
+    assert names == ["astro.samic", "cat.samic"] == sorted(os.listdir(tmp_path / "par"))
+    for name in names:
+        a = (tmp_path / "seq" / name).read_bytes()
+        b = (tmp_path / "par" / name).read_bytes()
+        assert a == b, f"{name}: --jobs 2 bytes differ from sequential"
+    assert (read_header(a).width, read_header(a).height) == (50, 33)  # cat.samic
+
+
+def test_default_model_file_decodes_in_another_process(model, photos, tmp_path):
+    """The default model must be the same in every process, or its files cannot be decoded."""
+    from samic_fast.codec import encode_image
+
+    (tmp_path / "cat.samic").write_bytes(encode_image(model, photos / "cat.png"))
+    dec = cli("decompress", "cat.samic", "-o", "cat.png", cwd=tmp_path)
+    assert dec.returncode == 0, dec.stderr
+    out = np.asarray(Image.open(tmp_path / "cat.png"))
+    assert out.shape == (33, 50, 3) and out.dtype == np.uint8
+
+
+@pytest.fixture
+def in_process(model, monkeypatch, capsys):
+    """Run ``samic-fast`` in this process with the module's model (no reload): for the commands
+    whose output, not process wiring, is under test."""
+    from samic_fast import codec
+    from samic_fast.cli import main
+
+    monkeypatch.setattr(codec, "load_model", lambda checkpoint=None, backend="auto": model)
+
+    def run(*argv: str):
+        status = main([str(a) for a in argv])
+        captured = capsys.readouterr()
+        return status, captured.out, captured.err
+
+    return run
+
+
+def test_info_json(in_process):
+    status, out, _ = in_process("info", "--json", "--width", "64", "--height", "64")
+    assert status == 0
+    info = json.loads(out)
+    assert info["paper"] == {"params_M": 24.88, "flops_G": 53.41}
+    assert info["params"] > 1_000_000 and info["flops_G"] > 0.1
+    assert abs(info["params_M"] - info["params"] / 1e6) < 0.01
+    assert info["flops_at"] == "64x64"
+    assert info["config"]["channels"] == [128, 128, 128, 192, 128, 192]
+    assert len(info["weights_digest"]) == 64 and info["backend"] == "reference"
+    status, _, err = in_process("info", "--width", "100")
+    assert status == 1 and "multiples of 64" in err
+
+
+def test_demo_on_a_small_image(in_process, photos, tmp_path):
+    status, text, _ = in_process("demo", "--image", photos / "cat.png", "--save",
+                                 tmp_path / "d.png")
+    assert status == 0
+    for needle in ("bits per pixel", "PSNR", "encode", "decode", "backend  reference",
+                   "untrained"):
+        assert needle in text, text
+    assert np.asarray(Image.open(tmp_path / "d.png")).shape == (33, 50, 3)
