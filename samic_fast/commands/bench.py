@@ -1,0 +1,95 @@
+"""``samic-fast bench``: kernel and network benchmark report (the code lives in
+:mod:`samic_fast.bench.report`).
+
+Prints, per device, the device name and torch/triton/CUDA versions, (a) a kernel table per shape,
+(b) the paper's Table 1/3 replica, (c) the performance targets with met / missed. Without
+``--device`` it runs CUDA (when present) and then CPU, the CPU section timing the reference path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "bench",
+        help="benchmark the SASS ops and the network; print tables and targets",
+        description="Benchmark the SASS ops and the SAMIC network: kernel tables per shape, the "
+                    "paper's Table 1/3 replica, and the performance targets.",
+    )
+    p.add_argument("--quick", action="store_true",
+                   help="fewer repetitions, no torch.compile; on CPU reduced shapes and a 128x128 "
+                        "network input (under 5 minutes on 2 cores)")
+    p.add_argument("--device", choices=("cpu", "cuda"), action="append",
+                   help="device to benchmark (repeatable); default: cuda if present, then cpu")
+    p.add_argument("--json", metavar="OUT", help="also write all results as JSON to OUT")
+    p.add_argument("--shapes", metavar="LIST",
+                   help="comma-separated shapes instead of the defaults: s1,s2,s3,lat,tiny or "
+                        "reduced ones such as s1/4")
+    p.add_argument("--ops", metavar="LIST", help="comma-separated subset of the ops")
+    p.add_argument("--providers", metavar="LIST", help="comma-separated subset of the providers")
+    p.add_argument("--no-model", action="store_true", help="skip the network table")
+    p.add_argument("--no-kernels", action="store_true", help="skip the kernel tables")
+    p.add_argument("--ks", metavar="LIST", help="cluster counts for the network table (default 4,8,16)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="torch CPU threads (default: torch's choice); 1 gives stable CPU timings "
+                        "on a machine shared with other work")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from samic_fast.bench.providers import OPS, PROVIDERS
+    from samic_fast.bench.report import default_plan, parse_shapes, run_device
+    from samic_fast.errors import SamicError
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise SamicError("--threads must be >= 1")
+        torch.set_num_threads(args.threads)
+    devices = args.device or (["cuda", "cpu"] if torch.cuda.is_available() else ["cpu"])
+    if "cuda" in devices and not torch.cuda.is_available():
+        raise SamicError("--device cuda: no CUDA GPU is visible to torch")
+    ops = _subset(args.ops, OPS, "--ops")
+    providers = _subset(args.providers, PROVIDERS, "--providers")
+    try:
+        ks = tuple(int(k) for k in args.ks.split(",")) if args.ks else None
+    except ValueError as exc:
+        raise SamicError(f"--ks must be comma-separated integers ({exc})") from None
+    log = (lambda s: None) if args.quiet else (lambda s: print(f"[bench] {s}", file=sys.stderr, flush=True))
+
+    print("# samic-fast " + " ".join(sys.argv[1:] if sys.argv[1:2] == ["bench"] else ["bench"]))
+    report = {"quick": args.quick, "devices": {}}
+    for device in dict.fromkeys(devices):  # ordered, de-duplicated
+        plan = default_plan(device, args.quick)
+        try:
+            plan.shapes = parse_shapes(args.shapes, plan.shapes)
+        except ValueError as exc:
+            raise SamicError(str(exc)) from None
+        plan.ops, plan.providers = ops or plan.ops, providers or plan.providers
+        plan.model, plan.kernels = not args.no_model, not args.no_kernels
+        if ks:
+            plan.model_ks = ks
+        report["devices"][device] = run_device(plan, sys.stdout, log)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(report, fh, indent=2, default=str)
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+def _subset(spec, allowed, flag):
+    from samic_fast.errors import SamicError
+
+    if not spec:
+        return None
+    names = [s.strip() for s in spec.split(",") if s.strip()]
+    bad = [n for n in names if n not in allowed]
+    if bad:
+        raise SamicError(f"{flag}: unknown {', '.join(bad)}; expected from {', '.join(allowed)}")
+    return names
