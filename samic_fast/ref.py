@@ -148,6 +148,60 @@ def _scan_block(a, b, c, h_in):
     return y.reshape(batch, nch * T, dim), h_in
 
 
+def _scan_ref(x, dt, A, Bm, Cm, perm, D, z, dt_bias, delta_softplus):
+    """Shared body of the reference scans; ``perm`` None means raster order.
+
+    Works block by block: each block's rows are gathered (by ``perm`` when given), turned into
+    ``delta`` and the ``(B, T, D, N)`` decays and inputs, scanned by :func:`_scan_block`, and
+    written (scattered) into the output. Nothing of size ``(B, L, D)`` is made besides the output,
+    so the peak extra memory is a few block-sized temporaries (a 4K image's first stage has
+    ``L = 2M``: whole-sequence copies would cost gigabytes each).
+    """
+    cd = torch.float64 if x.dtype == torch.float64 else torch.float32
+    batch, seqlen, dim = x.shape
+    nstate = A.shape[1]
+    a_mat = A.to(cd)
+    bias = None if dt_bias is None else dt_bias.to(cd)
+    skip = None if D is None else D.to(cd)
+    index = None if perm is None else perm.long()
+    T = min(_CHUNK_LEN, seqlen)
+    nch_max = max(1, _BLOCK_ELEMENTS // (max(1, batch * dim * nstate) * T))
+    out = torch.empty_like(x)
+    h = x.new_zeros(batch, dim, nstate, dtype=cd)
+    for start in range(0, seqlen, nch_max * T):
+        stop = min(start + nch_max * T, seqlen)
+        rows = None if index is None else index[:, start:stop]
+
+        def take(t):
+            part = t[:, start:stop] if rows is None else _gather_rows(t, rows)
+            return part.to(cd)
+
+        xb, delta = take(x), take(dt)
+        if bias is not None:
+            delta = delta + bias
+        if delta_softplus:
+            delta = F.softplus(delta)
+        nch = -(-(stop - start) // T)
+        pad = nch * T - (stop - start)
+        # Padding tokens get delta = 0: decay 1 and input 0 leave the state as it is.
+        padded = (lambda t: F.pad(t, (0, 0, 0, pad))) if pad else (lambda t: t)  # noqa: E731
+        d_p, bm_p, cm_p = padded(delta), padded(take(Bm)), padded(take(Cm))
+        a = torch.exp(d_p[..., None] * a_mat).view(batch, nch, T, dim, nstate)
+        b = ((d_p * padded(xb))[..., None] * bm_p[:, :, None, :]).view(batch, nch, T, dim, nstate)
+        y_blk, h = _scan_block(a, b, cm_p.view(batch, nch, T, nstate), h)
+        y_blk = y_blk[:, : stop - start]
+        if skip is not None:
+            y_blk = y_blk + xb * skip
+        if z is not None:
+            y_blk = y_blk * F.silu(take(z))
+        y_blk = y_blk.to(x.dtype)
+        if rows is None:
+            out[:, start:stop] = y_blk
+        else:
+            out.scatter_(1, rows[..., None].expand(-1, -1, dim), y_blk)
+    return out
+
+
 def selective_scan_ref(x, dt, A, Bm, Cm, D=None, z=None, dt_bias=None, delta_softplus=True):
     """Mamba-1 selective scan in raster order (DESIGN.md §2 step 6), channel-last.
 
@@ -157,43 +211,9 @@ def selective_scan_ref(x, dt, A, Bm, Cm, D=None, z=None, dt_bias=None, delta_sof
     Vectorised, not a Python step per token: the sequence is cut into blocks of ``nch`` chunks of
     ``T`` tokens (see :func:`_scan_block`), so the Python loop runs ``L / nch`` times and the
     largest temporaries are ``(B, nch*T, D, N)`` with ``nch*T*B*D*N`` about 2^20, never
-    ``(B, L, D, N)``. Padding tokens get ``delta = 0``: decay 1 and input 0 leave the state as is.
+    ``(B, L, D, N)``.
     """
-    cd = torch.float64 if x.dtype == torch.float64 else torch.float32
-    batch, seqlen, dim = x.shape
-    nstate = A.shape[1]
-    delta = dt.to(cd)
-    if dt_bias is not None:
-        delta = delta + dt_bias.to(cd)
-    if delta_softplus:
-        delta = F.softplus(delta)
-    xf, a_mat, bm, cm = x.to(cd), A.to(cd), Bm.to(cd), Cm.to(cd)
-    T = min(_CHUNK_LEN, seqlen)
-    per_token = max(1, batch * dim * nstate)
-    nch = max(1, min(-(-seqlen // T), _BLOCK_ELEMENTS // (per_token * T)))
-    blk = nch * T
-    pad = -seqlen % blk
-    if pad:
-        padding = lambda t: F.pad(t, (0, 0, 0, pad))  # noqa: E731
-        delta, xs, bm, cm = padding(delta), padding(xf), padding(bm), padding(cm)
-    else:
-        xs = xf
-    h = xf.new_zeros(batch, dim, nstate)
-    ys = []
-    for start in range(0, seqlen + pad, blk):
-        sl = slice(start, start + blk)
-        d_c = delta[:, sl]
-        a = torch.exp(d_c[..., None] * a_mat)  # (B, blk, D, N)
-        b = (d_c * xs[:, sl])[..., None] * bm[:, sl, None, :]
-        shape = (batch, nch, T, dim, nstate)
-        y_blk, h = _scan_block(a.view(shape), b.view(shape), cm[:, sl].reshape(batch, nch, T, nstate), h)
-        ys.append(y_blk)
-    y = torch.cat(ys, dim=1)[:, :seqlen]
-    if D is not None:
-        y = y + xf * D.to(cd)
-    if z is not None:
-        y = y * F.silu(z.to(cd))
-    return y.to(x.dtype)
+    return _scan_ref(x, dt, A, Bm, Cm, None, D, z, dt_bias, delta_softplus)
 
 
 def _gather_rows(t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -201,13 +221,9 @@ def _gather_rows(t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 
 
 def sass_scan_ref(x, dt, A, Bm, Cm, perm, D=None, z=None, dt_bias=None, delta_softplus=True):
-    """Semantic-aware scan (DESIGN.md §2 steps 5–7, paper Eq. 5–6): gather rows by ``perm``, run
-    :func:`selective_scan_ref`, scatter back to raster order. Shapes as there; ``perm (B, L)``.
-
-    The reference materialises the permuted copies; the fused kernel does not.
+    """Semantic-aware scan (DESIGN.md §2 steps 5–7, paper Eq. 5–6): the scan of
+    :func:`selective_scan_ref` along ``perm``, outputs back in raster order (``y[perm[t]]`` is
+    step ``t``). Shapes as there; ``perm (B, L)``. Rows are gathered and scattered one block at a
+    time, so not even the reference makes whole permuted copies.
     """
-    idx = perm.long()
-    g = lambda t: None if t is None else _gather_rows(t, idx)  # noqa: E731
-    y_perm = selective_scan_ref(g(x), g(dt), A, g(Bm), g(Cm), D=D, z=g(z), dt_bias=dt_bias,
-                                delta_softplus=delta_softplus)
-    return torch.empty_like(y_perm).scatter(1, idx[..., None].expand_as(y_perm), y_perm)
+    return _scan_ref(x, dt, A, Bm, Cm, perm, D, z, dt_bias, delta_softplus)

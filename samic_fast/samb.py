@@ -55,9 +55,17 @@ class SAMB(nn.Module):
 
             raise ShapeError(f"SAMB({self.dim}) expects (B, {self.dim}, H, W), got {tuple(x.shape)}")
         t = x.permute(0, 2, 3, 1)  # (B, H, W, C)
-        u, z = self.in_proj(self.norm(t)).chunk(2, dim=-1)
-        u = F.silu(self.conv(u.permute(0, 3, 1, 2))).permute(0, 2, 3, 1).contiguous()
-        y = self.sass(u, z.contiguous())
+        normed = self.norm(t)
+        # The two halves of in_proj as two matmuls: each output is contiguous, so no copy of z
+        # (B, H, W, d_inner) is made and the full 2*d_inner projection is never alive at once.
+        w_u, w_z = self.in_proj.weight.chunk(2, dim=0)
+        u = F.linear(normed, w_u).permute(0, 3, 1, 2)
+        u = F.silu(self.conv(u), inplace=not torch.is_grad_enabled())
+        u = u.permute(0, 2, 3, 1).contiguous()
+        z = F.linear(normed, w_z)
+        del normed
+        y = self.sass(u, z)
+        del u, z
         out = t + self.out_proj(self.out_norm(y))
         return out.permute(0, 3, 1, 2).contiguous()
 
