@@ -10,7 +10,7 @@ Providers:
   Python loop over blocks, so compile time grows with the number of blocks (~3 s each on the
   2-core CPU); scans with more than :data:`COMPILE_MAX_BLOCKS` blocks are skipped.
 - ``mamba_cuda``: mamba-ssm's CUDA ``selective_scan_fn`` (needs a CUDA build of mamba-ssm; see
-  bench/README.md), on inputs already in its native ``(B, D, L)`` layout; for ``sass_scan`` the
+  README, "Reproducing the benchmarks"), on inputs already in its native ``(B, D, L)`` layout; for ``sass_scan`` the
   permutation is a ``torch.gather`` before and a ``scatter`` after the scan, inside the timing.
 - ``mamba_ref``: mamba-ssm's pure-PyTorch ``selective_scan_ref`` (a Python step per token, and it
   materialises ``(B, D, L, N)``), also ``(B, D, L)`` layout; skipped above
@@ -83,7 +83,7 @@ def mamba_cuda_fn() -> Optional[Callable]:
 def mamba_unavailable_reason(device: torch.device) -> str:
     if device.type != "cuda":
         return "mamba-ssm's CUDA scan needs a GPU"
-    return "mamba-ssm's CUDA extension is not built (see bench/README.md)"
+    return "mamba-ssm's CUDA extension is not built (see the README, 'Reproducing the benchmarks')"
 
 
 def _sass_module(shape: Shape, inputs: dict, backend: str) -> torch.nn.Module:
