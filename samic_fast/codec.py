@@ -25,7 +25,13 @@ from typing import Callable, Optional, Tuple, Union
 import numpy as np
 import torch
 
-from samic_fast.errors import BitstreamError, CorruptBitstreamError, ModelMismatchError, SamicError
+from samic_fast.errors import (
+    BitstreamError,
+    CorruptBitstreamError,
+    InputFileError,
+    ModelMismatchError,
+    SamicError,
+)
 from samic_fast.fileformat import Header, pack, padded_size, unpack
 from samic_fast.fileformat import read_header as _read_header
 from samic_fast.imageio import ImageLike, format_for_path, load_rgb, save_rgb
@@ -73,14 +79,14 @@ def load_model(checkpoint: Optional[PathLike] = None, backend: str = "auto",
     else:
         path = Path(checkpoint)
         if not path.is_file():
-            raise SamicError(f"checkpoint {path}: no such file")
+            raise InputFileError(f"checkpoint {path}: no such file")
         try:
             model = samic_model.load_checkpoint(path, backend=backend)
         except SamicError:
             raise
         except Exception as exc:  # torch.load's failures have no common type
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise SamicError(f"checkpoint {path}: cannot load ({first})") from exc
+            raise InputFileError(f"checkpoint {path}: cannot load ({first})") from exc
     return model.to(device).eval()
 
 

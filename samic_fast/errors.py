@@ -58,3 +58,7 @@ class ModelMismatchError(BitstreamError):
 
 class ImageFormatError(SamicError, ValueError):
     """An input image cannot be read or has a pixel format the codec refuses."""
+
+
+class InputFileError(SamicError, OSError):
+    """An input path (image, folder, checkpoint) does not exist or cannot be read."""

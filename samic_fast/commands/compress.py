@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 from samic_fast.backend import BACKENDS
-from samic_fast.errors import SamicError
+from samic_fast.errors import InputFileError, SamicError
 
 SUFFIX = ".samic"
 
@@ -74,14 +74,14 @@ def expand_inputs(inputs: List[Path]) -> Tuple[List[Path], bool]:
                 if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in exts
             )
             if not found:
-                raise SamicError(f"{path}: folder holds no image files")
+                raise InputFileError(f"{path}: folder holds no image files")
             files.extend(found)
         elif path.is_file():
             files.append(path)
         elif path.exists():
-            raise SamicError(f"{path}: not a file or folder")
+            raise InputFileError(f"{path}: not a file or folder")
         else:
-            raise SamicError(f"{path}: no such file or folder")
+            raise InputFileError(f"{path}: no such file or folder")
     return files, folder_mode
 
 
