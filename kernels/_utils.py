@@ -4,6 +4,25 @@ Nothing here launches a kernel. Configuration follows one rule: under ``TRITON_I
 every kernel gets a single small configuration (the interpreter cannot autotune and runs each
 program in Python, so tiny blocks keep the tests fast and exercise multi-block code paths);
 on CUDA each op file's ``_*_config()`` function picks sizes from the shape.
+
+Triton version compatibility
+----------------------------
+The kernels must compile on CUDA and run under the interpreter with Triton 3.6 through 3.9, and
+it is the same code in both modes. Two constructs that are valid Triton are avoided because an
+interpreter of one version mishandles them (``scripts/triton_compat.sh`` re-runs the check):
+
+* ``for i in range(lo, hi)`` with a bound known only at run time (a kernel argument or a value
+  derived from ``tl.program_id``). Triton 3.6's interpreter turns the bound into an index with
+  ``int(handle.data)`` on a one-element 1-D array, which NumPy >= 2.4 refuses ("only
+  0-dimensional arrays can be converted to Python scalars"); 3.7 added ``.squeeze()``. Such loops
+  are written ``i = lo; while i < hi: ...; i += 1`` (an ``scf.while`` when compiled; these loops
+  hold no ``tl.dot``, so Triton would not software-pipeline the ``for`` form either). Loops with
+  ``tl.constexpr`` bounds stay ``for`` loops.
+* A load/store mask that combines a block with a scalar comparison, e.g.
+  ``mask=dn_mask & (pid > 0)``. Triton 3.9's interpreter types a comparison's result with its
+  operands' dtype, so splatting the scalar makes int32 data, and its C++ ``load`` then raises
+  "mask has unsupported dtype". The condition is compared as a block instead:
+  ``tl.full([BLOCK], pid, tl.int32) > 0``.
 """
 
 from __future__ import annotations

@@ -77,7 +77,10 @@ def _cluster_assign_fwd_kernel(
     # Pointer increments (64-bit) instead of c * L: no int32 overflow for large C * L.
     f_ptrs = feat_ptr + pid_b.to(tl.int64) * C * L + offs
     c_ptrs = centers_ptr + ks * C
-    for c in range(0, C):
+    # `while`, not `for c in range(0, C)`: C is a run-time argument, which Triton 3.6's
+    # interpreter cannot take as a `range` bound (kernels/_utils.py, "Triton version compatibility").
+    c = 0
+    while c < C:
         f = tl.load(f_ptrs, mask=lmask, other=0.0).to(cdt)
         f = f + tl.where(c < HALF, pe_row, pe_col)
         cen = tl.load(c_ptrs, mask=kmask, other=0.0).to(cdt)
@@ -86,6 +89,7 @@ def _cluster_assign_fwd_kernel(
         c_sq += cen * cen
         f_ptrs += L
         c_ptrs += 1
+        c += 1
 
     # Cosine score, as the reference: dot / (max(|f|, eps) * max(|c|, eps)). IEEE-rounded sqrt and
     # division in fp32 (the default fp32 '/' and sqrt on CUDA are approximate) keep the scores

@@ -30,6 +30,10 @@ lets pass 1 skip ``Cm``, ``z`` and ``y`` entirely. With a single chunk only pass
 
 Every program owns disjoint outputs and reduces only in registers, so results are
 bitwise deterministic (no atomics). Offsets are int64 (``row * D`` exceeds 2^31 at 4K).
+
+Written for Triton 3.6 through 3.9, compiled and interpreted alike (``kernels/_utils.py``,
+"Triton version compatibility"): loops with a run-time trip count are ``while`` loops, and a
+per-program condition that joins a load mask is compared as a block.
 """
 
 # No `from __future__ import annotations`: torch.library.custom_op reads the annotations
@@ -142,10 +146,11 @@ def _sass_scan_chunk_state_kernel(
 
     seq0 = pid_b.to(tl.int64) * L
     t0 = pid_c * CHUNK
-    t1 = tl.minimum(t0 + CHUNK, L)
     h = tl.zeros([BLOCK_D, BLOCK_N], dtype=cdt)
     dsum = tl.zeros([BLOCK_D], dtype=cdt)
-    for t in range(t0, t1):
+    # Pass 1 never sees the last chunk, so every chunk here is full: a compile-time trip count.
+    for i in range(0, CHUNK):
+        t = t0 + i
         if HAS_PERM:
             r = seq0 + tl.load(perm_ptr + seq0 + t).to(tl.int64)
         else:
@@ -186,7 +191,10 @@ def _sass_scan_carry_kernel(
     mask = dmask[:, None] & (n_offs < N)[None, :]
     A = tl.load(A_ptr + d_offs[:, None] * N + n_offs[None, :], mask=mask, other=0.0).to(cdt)
     h = tl.zeros([BLOCK_D, BLOCK_N], dtype=cdt)
-    for c in range(0, NCHUNK - 1):
+    # `while`, not `for c in range(0, NCHUNK - 1)`: NCHUNK is a run-time argument
+    # (kernels/_utils.py, "Triton version compatibility").
+    c = 0
+    while c < NCHUNK - 1:
         row = (pid_b * NCHUNK + c).to(tl.int64) * D + d_offs
         ptrs = state_ptr + row[:, None] * N + n_offs[None, :]
         h_end = tl.load(ptrs, mask=mask, other=0.0)
@@ -194,6 +202,7 @@ def _sass_scan_carry_kernel(
         h = tl.exp(ds[:, None] * A) * h + h_end
         # Read-then-write of the same slot by the same program: the in-place update is safe.
         tl.store(ptrs, h, mask=mask)
+        c += 1
 
 
 @triton.heuristics(
@@ -249,17 +258,22 @@ def _sass_scan_fwd_kernel(
         dskip = tl.load(D_ptr + d_offs, mask=dmask, other=0.0).to(cdt)
 
     if HAS_INIT:
-        # Chunk 0 starts from zero; the masked load never touches slot -1.
+        # Chunk 0 starts from zero; the masked load never touches slot -1. `pid_c > 0` is compared
+        # as a block, not as `dn_mask & (pid_c > 0)`: Triton 3.9's interpreter splats a scalar
+        # comparison into int32 data and then rejects the mask ("mask has unsupported dtype").
+        has_prev = tl.full([BLOCK_D, BLOCK_N], pid_c, tl.int32) > 0
         row = (pid_b * NCHUNK + pid_c - 1).to(tl.int64) * D + d_offs
-        h = tl.load(state_ptr + row[:, None] * N + n_offs[None, :], mask=dn_mask & (pid_c > 0),
+        h = tl.load(state_ptr + row[:, None] * N + n_offs[None, :], mask=dn_mask & has_prev,
                     other=0.0).to(cdt)
     else:
         h = tl.zeros([BLOCK_D, BLOCK_N], dtype=cdt)
 
     seq0 = pid_b.to(tl.int64) * L
-    t0 = pid_c * CHUNK
-    t1 = tl.minimum(t0 + CHUNK, L)
-    for t in range(t0, t1):
+    t = pid_c * CHUNK
+    t1 = tl.minimum(t + CHUNK, L)
+    # `while`, not `for t in range(t0, t1)`: the last chunk may be short, so the bound is only
+    # known at run time (kernels/_utils.py, "Triton version compatibility").
+    while t < t1:
         if HAS_PERM:
             r = seq0 + tl.load(perm_ptr + seq0 + t).to(tl.int64)
         else:
@@ -282,6 +296,7 @@ def _sass_scan_fwd_kernel(
         if OUT_BF16:
             yv = _round_to_bf16(yv.to(tl.float32))
         tl.store(y_ptr + r * D + d_offs, yv.to(y_ptr.dtype.element_ty), mask=dmask)
+        t += 1
 
 
 def sass_scan_fwd(

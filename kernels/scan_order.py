@@ -107,7 +107,11 @@ def _scan_order_start_kernel(
     # Exclusive prefix over blocks, tile by tile: hist[b, blk, k] <- start_k + sum_{blk' < blk}.
     nb = tl.arange(0, BLOCK_NB)
     h_base = hist_ptr + pid_b.to(tl.int64) * NBLK * K
-    for nb0 in range(0, NBLK, BLOCK_NB):
+    # `while`, not `for nb0 in range(0, NBLK, BLOCK_NB)`: NBLK is a run-time argument, which
+    # Triton 3.6's interpreter cannot take as a `range` bound (kernels/_utils.py, "Triton version
+    # compatibility").
+    nb0 = 0
+    while nb0 < NBLK:
         rows = nb0 + nb
         ptrs = h_base + rows[:, None].to(tl.int64) * K + ks[None, :]
         m = (rows[:, None] < NBLK) & kmask[None, :]
@@ -115,6 +119,7 @@ def _scan_order_start_kernel(
         incl = tl.cumsum(tile, axis=0)
         tl.store(ptrs, (incl - tile + carry[None, :]).to(tl.int32), mask=m)
         carry += tl.sum(tile, axis=0)
+        nb0 += BLOCK_NB
 
 
 @triton.jit
