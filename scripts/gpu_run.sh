@@ -15,7 +15,9 @@ export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 
 stage_setup() {
   "$PY" -m pip install -q --no-index --no-deps --no-compile --target "$SITE" .whl/*.whl || return
-  "$PY" -m pip install -q --no-index --no-deps --no-build-isolation --target "$SITE" . || return
+  # Editable, into python3's own environment (the machine is bare and given back afterwards): a
+  # --target install would be shadowed by ./samic_fast, which lacks the kernels/ mapping.
+  "$PY" -m pip install -q --no-index --no-deps --no-build-isolation -e . || return
   "$PY" - <<'PYEOF' | tee "$OUT/device.txt"
 import torch, triton
 p = torch.cuda.get_device_properties(0)
