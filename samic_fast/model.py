@@ -55,6 +55,21 @@ def _deconv(cin: int, cout: int, k: int, stride: int = 2) -> nn.ConvTranspose2d:
     return nn.ConvTranspose2d(cin, cout, k, stride=stride, padding=k // 2, output_padding=stride - 1)
 
 
+def rans_safe(stream: bytes, num_symbols: int) -> bytes:
+    """``stream`` followed by enough zero bytes that CompressAI's rANS decoder cannot read past it.
+
+    That decoder (``compressai.ans``, 64-bit state, 32-bit renormalisation) does no bounds checks,
+    and a forged file can carry any bytes with valid checksums. A valid stream is never read beyond
+    its end, so trailing zeros change nothing for it. For any stream: inside the real bytes every
+    read consumes them; once past the end the state drains to zero within 16 nibbles, after which
+    each symbol reads at most one word (a zero state never selects the bypass symbol of a real
+    CDF); one bypass run can overshoot by at most ``15 * (2 * len + 17)`` nibbles. So
+    ``16 * len + 4 * num_symbols + 256`` zero bytes bound every read, and garbage in a forged file
+    decodes to garbage symbols, never to an out-of-bounds read.
+    """
+    return bytes(stream) + bytes(16 * len(stream) + 4 * num_symbols + 256)
+
+
 class SAMIC(CompressionModel):
     """SAMIC codec. ``forward(x)`` (``x (B, 3, H, W)`` in [0, 1], ``H, W`` multiples of 64) returns
     ``{"x_hat", "likelihoods": {"y", "z"}}`` as CompressAI models do.
@@ -222,10 +237,13 @@ class SAMIC(CompressionModel):
         if len(shape) != 2 or min(shape) < 1:
             raise CorruptBitstreamError(f"shape must be two positive ints, got {shape!r}")
         tables = self._cdf_tables()
-        z_hat = self.entropy_bottleneck.decompress([bytes(strings[1][0])], tuple(shape))
+        h_z, w_z = shape
+        z_symbols = self.config.N * h_z * w_z
+        y_symbols = self.config.channels[3] * (4 * h_z) * (4 * w_z)
+        z_hat = self.entropy_bottleneck.decompress([rans_safe(strings[1][0], z_symbols)], tuple(shape))
         guard = ParamGuard.replayer(self.config, bytes(strings[2][0]))
         decoder = RansDecoder()
-        decoder.set_stream(bytes(strings[0][0]))
+        decoder.set_stream(rans_safe(strings[0][0], y_symbols))
         with self._guarding(guard), self._exact_float32():
             psi = self.h_s(z_hat)
             y_hat = self.context.code(psi, guard, tables, decoder=decoder, param_hook=self.param_hook)

@@ -261,3 +261,40 @@ def test_loss_skips_lpips_with_warning_when_unavailable():
     assert float(bits_per_pixel(lik, 16)) == pytest.approx(0.5)
     with pytest.raises(ValueError):
         RateDistortionPerceptionLoss(perceptual="vgg")
+
+
+def test_forged_rans_payloads_decode_to_garbage_not_out_of_bounds():
+    """Payloads a forger controls (valid checksums, any bytes) reach CompressAI's unchecked rANS
+    decoder only inside a zero-padded buffer (:func:`samic_fast.model.rans_safe`): the adversarial
+    cases below (empty, all-ones = maximal bypass runs, random) must decode or raise a typed error."""
+    from samic_fast.errors import BitstreamError
+    from samic_fast.model import rans_safe
+
+    m = default_model(TINY, backend="reference")
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    enc = m.compress(x)
+    side = enc["strings"][2]
+    rng = np.random.default_rng(0)
+    for payload in [b"", b"\xff" * 16, b"\xff" * 1024, bytes(rng.integers(0, 256, 333, dtype=np.uint8))]:
+        try:
+            out = m.decompress([[payload], [payload], side], enc["shape"])
+        except BitstreamError:
+            continue
+        assert out["x_hat"].shape == x.shape
+    # The bound holds: 100x more zero padding decodes every forged stream to the same symbols
+    # (a read beyond rans_safe's padding would see different bytes in the two buffers).
+    from samic_fast.model import RansDecoder
+
+    tables, n = m._cdf_tables(), 5000
+    for payload in [b"", b"\xff" * 16, bytes(rng.integers(0, 256, 333, dtype=np.uint8))]:
+        outs = []
+        for stream in [rans_safe(payload, n), payload + bytes(100 * len(rans_safe(payload, n)))]:
+            decoder = RansDecoder()
+            decoder.set_stream(stream)
+            outs.append(decoder.decode_stream([0] * n, *tables))
+        assert outs[0] == outs[1]
+    # Valid streams never read their padding: the padded stream decodes to the same latents.
+    assert rans_safe(b"ab", 1) == b"ab" + bytes(16 * 2 + 4 + 256)
+    dec = m.decompress(enc["strings"], enc["shape"], return_latents=True)
+    again = m.compress(x, return_latents=True)
+    assert torch.equal(dec["y_hat"], again["y_hat"])
