@@ -57,12 +57,9 @@ class Built:
 
 
 def scan_blocks(shape: Shape) -> int:
-    """Blocks the reference scan's Python loop runs at ``shape`` (mirrors
-    :func:`samic_fast.ref.selective_scan_ref`'s tiling)."""
-    T = min(ref._CHUNK_LEN, shape.seqlen)
-    per_token = max(1, shape.batch * shape.dim * shape.nstate)
-    nch = max(1, min(-(-shape.seqlen // T), ref._BLOCK_ELEMENTS // (per_token * T)))
-    return -(-shape.seqlen // (nch * T))
+    """Blocks the reference scan's Python loop runs at ``shape``."""
+    _, block = ref.scan_tiling(shape.batch, shape.seqlen, shape.dim, shape.nstate)
+    return -(-shape.seqlen // block)
 
 
 def mamba_cuda_fn() -> Optional[Callable]:

@@ -148,6 +148,14 @@ def _scan_block(a, b, c, h_in):
     return y.reshape(batch, nch * T, dim), h_in
 
 
+def scan_tiling(batch: int, seqlen: int, dim: int, nstate: int) -> tuple[int, int]:
+    """``(T, tokens per block)`` of the reference scan: chunks of ``T`` tokens, blocks of whole
+    chunks holding about ``_BLOCK_ELEMENTS`` state elements. The Python loop runs once per block."""
+    T = min(_CHUNK_LEN, seqlen)
+    nch = max(1, _BLOCK_ELEMENTS // (max(1, batch * dim * nstate) * T))
+    return T, nch * T
+
+
 def _scan_ref(x, dt, A, Bm, Cm, perm, D, z, dt_bias, delta_softplus):
     """Shared body of the reference scans; ``perm`` None means raster order.
 
@@ -164,12 +172,11 @@ def _scan_ref(x, dt, A, Bm, Cm, perm, D, z, dt_bias, delta_softplus):
     bias = None if dt_bias is None else dt_bias.to(cd)
     skip = None if D is None else D.to(cd)
     index = None if perm is None else perm.long()
-    T = min(_CHUNK_LEN, seqlen)
-    nch_max = max(1, _BLOCK_ELEMENTS // (max(1, batch * dim * nstate) * T))
+    T, block = scan_tiling(batch, seqlen, dim, nstate)
     out = torch.empty_like(x)
     h = x.new_zeros(batch, dim, nstate, dtype=cd)
-    for start in range(0, seqlen, nch_max * T):
-        stop = min(start + nch_max * T, seqlen)
+    for start in range(0, seqlen, block):
+        stop = min(start + block, seqlen)
         rows = None if index is None else index[:, start:stop]
 
         def take(t):
