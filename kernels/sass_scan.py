@@ -101,6 +101,28 @@ def _round_to_bf16(v):
     return tl.where(v != v, v.to(tl.bfloat16), out)
 
 
+@triton.jit
+def _scan_step(h, A, bias, t, seq0, x_ptr, dt_ptr, Bm_ptr, perm_ptr, D, N, d_offs, n_offs, dmask,
+               nmask, DELTA_SOFTPLUS: tl.constexpr, HAS_PERM: tl.constexpr,
+               HAS_DT_BIAS: tl.constexpr):
+    """One step of the recurrence at sequence position ``t``, shared by pass 1 and pass 3 so that
+    both compute the state with the same operations. Returns the new state, the row it read
+    (``perm[t]`` or ``t``, offset by the batch) and that row's ``x`` and ``delta``."""
+    if HAS_PERM:
+        r = seq0 + tl.load(perm_ptr + seq0 + t).to(tl.int64)
+    else:
+        r = seq0 + t
+    xv = tl.load(x_ptr + r * D + d_offs, mask=dmask, other=0.0).to(A.dtype)
+    dv = tl.load(dt_ptr + r * D + d_offs, mask=dmask, other=0.0).to(A.dtype)
+    if HAS_DT_BIAS:
+        dv += bias
+    if DELTA_SOFTPLUS:
+        dv = _softplus(dv)
+    bv = tl.load(Bm_ptr + r * N + n_offs, mask=nmask, other=0.0).to(A.dtype)
+    h = tl.exp(dv[:, None] * A) * h + (dv * xv)[:, None] * bv[None, :]
+    return h, r, xv, dv
+
+
 _HEURISTICS = {
     "HAS_PERM": lambda args: args["perm_ptr"] is not None,
     "HAS_DT_BIAS": lambda args: args["dt_bias_ptr"] is not None,
@@ -143,6 +165,8 @@ def _sass_scan_chunk_state_kernel(
                 other=0.0).to(cdt)
     if HAS_DT_BIAS:
         bias = tl.load(dt_bias_ptr + d_offs, mask=dmask, other=0.0).to(cdt)
+    else:
+        bias = tl.zeros([BLOCK_D], dtype=cdt)  # never read: _scan_step skips it
 
     seq0 = pid_b.to(tl.int64) * L
     t0 = pid_c * CHUNK
@@ -150,19 +174,8 @@ def _sass_scan_chunk_state_kernel(
     dsum = tl.zeros([BLOCK_D], dtype=cdt)
     # Pass 1 never sees the last chunk, so every chunk here is full: a compile-time trip count.
     for i in range(0, CHUNK):
-        t = t0 + i
-        if HAS_PERM:
-            r = seq0 + tl.load(perm_ptr + seq0 + t).to(tl.int64)
-        else:
-            r = seq0 + t
-        xv = tl.load(x_ptr + r * D + d_offs, mask=dmask, other=0.0).to(cdt)
-        dv = tl.load(dt_ptr + r * D + d_offs, mask=dmask, other=0.0).to(cdt)
-        if HAS_DT_BIAS:
-            dv += bias
-        if DELTA_SOFTPLUS:
-            dv = _softplus(dv)
-        bv = tl.load(Bm_ptr + r * N + n_offs, mask=nmask, other=0.0).to(cdt)
-        h = tl.exp(dv[:, None] * A) * h + (dv * xv)[:, None] * bv[None, :]
+        h, r, xv, dv = _scan_step(h, A, bias, t0 + i, seq0, x_ptr, dt_ptr, Bm_ptr, perm_ptr, D, N,
+                                  d_offs, n_offs, dmask, nmask, DELTA_SOFTPLUS, HAS_PERM, HAS_DT_BIAS)
         dsum += dv
 
     out = (pid_b * NCHUNK + pid_c).to(tl.int64) * D + d_offs
@@ -254,6 +267,8 @@ def _sass_scan_fwd_kernel(
     A = tl.load(A_ptr + d_offs[:, None] * N + n_offs[None, :], mask=dn_mask, other=0.0).to(cdt)
     if HAS_DT_BIAS:
         bias = tl.load(dt_bias_ptr + d_offs, mask=dmask, other=0.0).to(cdt)
+    else:
+        bias = tl.zeros([BLOCK_D], dtype=cdt)  # never read: _scan_step skips it
     if HAS_D:
         dskip = tl.load(D_ptr + d_offs, mask=dmask, other=0.0).to(cdt)
 
@@ -274,19 +289,9 @@ def _sass_scan_fwd_kernel(
     # `while`, not `for t in range(t0, t1)`: the last chunk may be short, so the bound is only
     # known at run time (kernels/_utils.py, "Triton version compatibility").
     while t < t1:
-        if HAS_PERM:
-            r = seq0 + tl.load(perm_ptr + seq0 + t).to(tl.int64)
-        else:
-            r = seq0 + t
-        xv = tl.load(x_ptr + r * D + d_offs, mask=dmask, other=0.0).to(cdt)
-        dv = tl.load(dt_ptr + r * D + d_offs, mask=dmask, other=0.0).to(cdt)
-        if HAS_DT_BIAS:
-            dv += bias
-        if DELTA_SOFTPLUS:
-            dv = _softplus(dv)
-        bv = tl.load(Bm_ptr + r * N + n_offs, mask=nmask, other=0.0).to(cdt)
+        h, r, xv, dv = _scan_step(h, A, bias, t, seq0, x_ptr, dt_ptr, Bm_ptr, perm_ptr, D, N,
+                                  d_offs, n_offs, dmask, nmask, DELTA_SOFTPLUS, HAS_PERM, HAS_DT_BIAS)
         cv = tl.load(Cm_ptr + r * N + n_offs, mask=nmask, other=0.0).to(cdt)
-        h = tl.exp(dv[:, None] * A) * h + (dv * xv)[:, None] * bv[None, :]
         yv = tl.sum(h * cv[None, :], axis=1)
         if HAS_D:
             yv += xv * dskip
