@@ -39,6 +39,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if hasattr(args, "threads"):
+            from samic_fast.commands.common import apply_threads
+
+            apply_threads(args)
         return int(args.func(args) or 0)
     except SamicError as exc:
         print(f"error: {exc}", file=sys.stderr)

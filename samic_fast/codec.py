@@ -64,24 +64,31 @@ def model_digests(model) -> Tuple[bytes, bytes]:
 
 
 def load_model(checkpoint: Optional[PathLike] = None, backend: str = "auto",
-               device: Optional[torch.device] = None):
+               device=None, arch: Optional[str] = None):
     """The model the CLI codes with: ``checkpoint``'s weights, or the seeded default model.
 
-    ``device`` defaults to CUDA when present. A missing or unreadable checkpoint raises
-    :class:`~samic_fast.errors.SamicError` (one readable line, for the CLI).
+    ``arch`` names a configuration (:data:`samic_fast.config.ARCHS`; default ``samic``).
+    ``device`` (a ``torch.device`` or its name) defaults to CUDA when present. A missing or
+    unreadable checkpoint raises :class:`~samic_fast.errors.SamicError` (one readable line).
     """
     from samic_fast import model as samic_model
+    from samic_fast.config import get_config
+    from samic_fast.errors import DeviceError
 
-    if device is None:
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device) if device is not None else torch.device(
+            "cuda" if torch.cuda.is_available() else "cpu")
+    except (RuntimeError, TypeError) as exc:
+        raise DeviceError(f"bad device {device!r} ({str(exc).splitlines()[0]})") from None
+    config = get_config(arch) if arch is not None else None
     if checkpoint is None:
-        model = samic_model.default_model(backend=backend)
+        model = samic_model.default_model(config, backend=backend)
     else:
         path = Path(checkpoint)
         if not path.is_file():
             raise InputFileError(f"checkpoint {path}: no such file")
         try:
-            model = samic_model.load_checkpoint(path, backend=backend)
+            model = samic_model.load_checkpoint(path, config, backend=backend)
         except SamicError:
             raise
         except Exception as exc:  # torch.load's failures have no common type

@@ -153,3 +153,63 @@ class SAMICConfig:
 
         text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(b"SAMICConfig/v1\0" + text.encode()).digest()
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SAMICConfig":
+        """Inverse of :meth:`canonical` (what checkpoints store). Unknown keys raise
+        :class:`~samic_fast.errors.ConfigError`; missing keys take their defaults."""
+        import dataclasses
+
+        from samic_fast.errors import ConfigError
+
+        def build(klass, values):
+            if not isinstance(values, dict):
+                raise ConfigError(f"{klass.__name__}: expected a mapping, got {type(values).__name__}")
+            fields = {f.name: f for f in dataclasses.fields(klass)}
+            unknown = sorted(set(values) - set(fields))
+            if unknown:
+                raise ConfigError(f"{klass.__name__}: unknown field(s) {', '.join(unknown)}")
+            kwargs = {}
+            for name, value in values.items():
+                default = fields[name].default
+                if dataclasses.is_dataclass(default):
+                    value = build(type(default), value)
+                elif isinstance(default, tuple):
+                    value = tuple(value)
+                elif isinstance(default, float):
+                    value = float(value)  # canonical() stores floats as repr strings
+                kwargs[name] = value
+            try:
+                return klass(**kwargs)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"{klass.__name__}: {exc}") from None
+
+        return build(cls, data)
+
+
+#: The named configurations (``--arch NAME`` on the CLI, ``"arch"`` in checkpoints).
+#: ``samic`` is the default codec; ``mambaic`` is the MambaIC-like layout of the first release
+#: (depths (2, 2, 9), the longest SASS sequences); ``tiny`` is for tests and quick trials.
+ARCHS: dict = {
+    "samic": SAMICConfig(),
+    "mambaic": SAMICConfig(),
+    "tiny": SAMICConfig(channels=(16, 16, 16, 32, 16, 32), N=16, depths=(1, 1, 1), hyper_depth=1,
+                        num_slices=2, ctx_depth=1, agg_depth=1, window_size=4,
+                        sass=SASSConfig(num_clusters=4, c_sem=8, d_state=4)),
+}
+DEFAULT_ARCH = "samic"
+
+
+def get_config(name: str = DEFAULT_ARCH) -> SAMICConfig:
+    """The named configuration ``name`` (one of :data:`ARCHS`)."""
+    from samic_fast.errors import ConfigError
+
+    try:
+        return ARCHS[name]
+    except KeyError:
+        raise ConfigError(f"unknown arch {name!r}; choose one of {', '.join(ARCHS)}") from None
+
+
+def arch_name(config: SAMICConfig) -> str | None:
+    """The name under which ``config`` is registered, or None for a custom configuration."""
+    return next((name for name, cfg in ARCHS.items() if cfg == config), None)

@@ -62,3 +62,7 @@ class ImageFormatError(SamicError, ValueError):
 
 class InputFileError(SamicError, OSError):
     """An input path (image, folder, checkpoint) does not exist or cannot be read."""
+
+
+class ConfigError(SamicError, ValueError):
+    """A model configuration or checkpoint is unknown, malformed, or does not fit the model."""

@@ -26,17 +26,32 @@ _CHUNK_LEN = 8
 _BLOCK_ELEMENTS = 1 << 20
 
 
-def positional_encoding(height: int, width: int, channels: int, device=None) -> torch.Tensor:
-    """Paper Eq. 2: ``(channels, H, W)`` float32 with ``sin(pi*u)`` on the first half of the
-    channels and ``cos(pi*v)`` on the rest; ``u = r/(H-1)``, ``v = c/(W-1)`` (0 on a side of 1)."""
+def positional_tables(height: int, width: int, channels: int, device=None):
+    """The positional encoding in separable form: ``(pos_row (H, channels // 2),
+    pos_col (W, channels - channels // 2))`` float32. Channel ``j < channels // 2`` of pixel
+    ``(r, c)`` gets ``pos_row[r, j]``, the others ``pos_col[c, j - channels // 2]``. The kernels
+    take these tables as inputs, so every backend adds the same numbers.
+
+    Paper Eq. 2: ``sin(pi*u)`` on the row half and ``cos(pi*v)`` on the column half, with
+    ``u = r/(H-1)``, ``v = c/(W-1)`` (0 on a side of 1).
+    """
     r = torch.arange(height, device=device, dtype=torch.float32)
     c = torch.arange(width, device=device, dtype=torch.float32)
     u = r / (height - 1) if height > 1 else torch.zeros_like(r)
     v = c / (width - 1) if width > 1 else torch.zeros_like(c)
     half = channels // 2
+    pos_row = torch.sin(math.pi * u)[:, None].expand(height, half).contiguous()
+    pos_col = torch.cos(math.pi * v)[:, None].expand(width, channels - half).contiguous()
+    return pos_row, pos_col
+
+
+def positional_encoding(height: int, width: int, channels: int, device=None) -> torch.Tensor:
+    """``(channels, H, W)`` float32: :func:`positional_tables` broadcast over the image."""
+    pos_row, pos_col = positional_tables(height, width, channels, device)
+    half = channels // 2
     pe = torch.empty(channels, height, width, device=device, dtype=torch.float32)
-    pe[:half] = torch.sin(math.pi * u)[:, None]
-    pe[half:] = torch.cos(math.pi * v)[None, :]
+    pe[:half] = pos_row.t()[:, :, None]
+    pe[half:] = pos_col.t()[:, None, :]
     return pe
 
 

@@ -18,18 +18,10 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-from samic_fast.backend import BACKENDS
+from samic_fast.commands.common import add_model_arguments, positive_int
 from samic_fast.errors import InputFileError, SamicError
 
 SUFFIX = ".samic"
-
-
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--backend`` and ``--checkpoint``, shared by the commands that run the model."""
-    parser.add_argument("--backend", choices=BACKENDS, default="auto",
-                        help="kernel path: auto (triton on CUDA, else reference), reference, triton")
-    parser.add_argument("--checkpoint", type=Path, default=None,
-                        help="model checkpoint (default: the seeded, untrained default model)")
 
 
 def register(subparsers) -> None:
@@ -39,19 +31,9 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT",
                    help="output file (one input) or folder")
     add_model_arguments(p)
-    p.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+    p.add_argument("--jobs", type=positive_int, default=1, metavar="N",
                    help="compress in N parallel processes (default 1)")
     p.set_defaults(func=run)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def _image_extensions() -> set:

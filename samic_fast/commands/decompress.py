@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from samic_fast.commands.compress import add_model_arguments
+from samic_fast.commands.common import add_model_arguments
 from samic_fast.errors import BitstreamError, SamicError
 
 

@@ -16,7 +16,7 @@ from typing import Callable, Optional, Tuple
 
 import numpy as np
 
-from samic_fast.commands.compress import add_model_arguments
+from samic_fast.commands.common import add_model_arguments
 from samic_fast.errors import SamicError
 
 

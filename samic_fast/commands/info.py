@@ -12,7 +12,7 @@ import json
 import platform
 from typing import Any, Dict
 
-from samic_fast.commands.compress import add_model_arguments
+from samic_fast.commands.common import add_model_arguments
 
 from samic_fast.complexity import PAPER_FLOPS_G, PAPER_PARAMS_M  # paper, Table 1 (768x512)
 

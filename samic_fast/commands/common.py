@@ -1,0 +1,68 @@
+"""Arguments shared by the commands that run the model, and the one way they build it.
+
+Every coding command (compress, decompress, demo, eval, info, train) calls
+:func:`add_model_arguments` and then :func:`model_from_args`, so ``--backend``, ``--checkpoint``,
+``--arch``, ``--device`` and ``--threads`` mean the same everywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+
+def default_threads() -> int:
+    """The cores this process may use, or ``OMP_NUM_THREADS`` when set (what torch would honour)."""
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=positive_int, default=None, metavar="N",
+                        help="CPU threads for torch (default: the cores this process may use, "
+                             "or OMP_NUM_THREADS)")
+
+
+def apply_threads(args: argparse.Namespace) -> None:
+    import torch
+
+    torch.set_num_threads(args.threads or default_threads())
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--backend``, ``--checkpoint``, ``--arch``, ``--device`` and ``--threads``."""
+    from samic_fast.backend import BACKENDS
+    from samic_fast.config import ARCHS
+
+    parser.add_argument("--backend", choices=BACKENDS, default="auto",
+                        help="kernel path: auto (triton on CUDA, else reference), reference, triton")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="model checkpoint (default: the seeded, untrained default model)")
+    parser.add_argument("--arch", choices=sorted(ARCHS), default=None,
+                        help="named configuration (default: the checkpoint's own, else samic)")
+    parser.add_argument("--device", default=None,
+                        help="torch device, e.g. cpu, cuda, cuda:1 (default: cuda when present)")
+    add_threads_argument(parser)
+
+
+def model_from_args(args: argparse.Namespace):
+    """The model the parsed arguments name (see :func:`samic_fast.codec.load_model`)."""
+    from samic_fast.codec import load_model
+
+    return load_model(args.checkpoint, backend=args.backend, device=args.device, arch=args.arch)
