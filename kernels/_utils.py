@@ -27,6 +27,7 @@ interpreter of one version mishandles them (``scripts/triton_compat.sh`` re-runs
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import torch
@@ -59,4 +60,20 @@ def num_sms(device: torch.device) -> int:
     return torch.cuda.get_device_properties(device).multi_processor_count
 
 
-__all__ = ["is_interpreter", "next_pow2", "cdiv", "compute_dtype", "num_sms"]
+def on_device(device: torch.device):
+    """Context in which to launch kernels on ``device``'s tensors.
+
+    Triton launches on the *current* CUDA device (its driver reads ``torch.cuda.current_device()``
+    for the stream and the context), not on the device of the pointers it is given. A tensor on
+    ``cuda:1`` while ``cuda:0`` is current would be launched on GPU 0 with GPU 1 addresses: an
+    illegal-address fault, or with peer access a silent cross-device read. Entering
+    ``torch.cuda.device(device)`` makes the tensors' device current for the launch (and the
+    temporaries allocated inside follow ``device`` explicitly anyway). CPU tensors (the
+    interpreter) need nothing.
+    """
+    if device.type == "cuda":
+        return torch.cuda.device(device)
+    return contextlib.nullcontext()
+
+
+__all__ = ["is_interpreter", "next_pow2", "cdiv", "compute_dtype", "num_sms", "on_device"]

@@ -7,25 +7,22 @@ normalises, takes the argmax (ties to the smaller k) and reduces its block's exa
 ``count``, ``rowsum``, ``colsum`` per cluster into int32 partials. A second, tiny integer
 reduction sums the partials in int64: exact and independent of the order (no float atomics).
 
-The positional encoding is read from two small tables, ``sin(pi*u)`` per row and ``cos(pi*v)``
-per column, built by :func:`samic_fast.ref.positional_encoding` itself, so the encoded features
-are bit-identical to the reference's. ``tau`` is not used by the kernel: the hard assignment is
+The positional encoding is passed in as two small tables, ``pos_row (H, C // 2)`` added to
+channels ``j < C // 2`` and ``pos_col (W, C - C // 2)`` added to the rest (the ops layer builds them
+with the reference's own function, so the encoded features are bit-identical to the reference's;
+the kernel does not care what encoding they hold). ``tau`` is not used by the kernel: the hard assignment is
 the argmax of ``s / tau`` over k, and a positive scale does not move it (beyond rounding at
 near-ties, which DESIGN.md §6 allows). This also keeps a tensor ``tau`` (possibly requiring grad)
 from forcing a device-to-host copy.
 """
 
-# No `from __future__ import annotations`: torch.library.custom_op reads the annotations
-# to build each op's schema, and real types work on every torch version.
 from typing import Optional
 
 import torch
 import triton
 import triton.language as tl
 
-from samic_fast.ref import NORM_EPS, positional_encoding
-
-from ._utils import cdiv, is_interpreter, next_pow2
+from ._utils import cdiv, is_interpreter, next_pow2, on_device
 
 
 def _cluster_assign_config(num_clusters: int) -> dict:
@@ -42,8 +39,8 @@ def _cluster_assign_config(num_clusters: int) -> dict:
 def _cluster_assign_fwd_kernel(
     feat_ptr,  # (B, C, H, W) any float dtype
     centers_ptr,  # (K, C)
-    sin_ptr,  # (H,) fp32: sin(pi * r / (H - 1))
-    cos_ptr,  # (W,) fp32: cos(pi * c / (W - 1))
+    pos_row_ptr,  # (H, HALF) fp32: added to channel j < HALF of row r
+    pos_col_ptr,  # (W, C - HALF) fp32: added to channel j >= HALF of column c
     cluster_ptr,  # (B, L) int32
     partial_ptr,  # (3, B, NBLK, K) int32: count, rowsum, colsum of this block
     C,
@@ -66,8 +63,8 @@ def _cluster_assign_fwd_kernel(
     lmask = offs < L
     row = offs // W
     col = offs % W
-    pe_row = tl.load(sin_ptr + row, mask=lmask, other=0.0).to(cdt)
-    pe_col = tl.load(cos_ptr + col, mask=lmask, other=0.0).to(cdt)
+    pr_ptrs = pos_row_ptr + row * HALF
+    pc_ptrs = pos_col_ptr + col * (C - HALF) - HALF
 
     ks = tl.arange(0, BLOCK_K)
     kmask = ks < K
@@ -82,7 +79,11 @@ def _cluster_assign_fwd_kernel(
     c = 0
     while c < C:
         f = tl.load(f_ptrs, mask=lmask, other=0.0).to(cdt)
-        f = f + tl.where(c < HALF, pe_row, pe_col)
+        # The channel's half is compared as a block (kernels/_utils.py, Triton 3.9 interpreter).
+        in_row = tl.full([BLOCK_L], c, tl.int32) < HALF
+        pe_r = tl.load(pr_ptrs + c, mask=lmask & in_row, other=0.0)
+        pe_c = tl.load(pc_ptrs + c, mask=lmask & (in_row == 0), other=0.0)
+        f = f + tl.where(in_row, pe_r, pe_c).to(cdt)
         cen = tl.load(c_ptrs, mask=kmask, other=0.0).to(cdt)
         acc += f[:, None] * cen[None, :]
         f_sq += f * f
@@ -122,12 +123,18 @@ def _cluster_assign_fwd_kernel(
 def cluster_assign_fwd(
     feat: torch.Tensor,
     centers: torch.Tensor,
+    pos_row: torch.Tensor,
+    pos_col: torch.Tensor,
+    norm_eps: float = 1e-6,
     cluster: Optional[torch.Tensor] = None,
     partial: Optional[torch.Tensor] = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Launch the fused assignment.
 
-    ``feat: (batch, c_sem, height, width)`` contiguous float; ``centers: (K, c_sem)``.
+    ``feat: (batch, c_sem, height, width)`` contiguous float; ``centers: (K, c_sem)``;
+    ``pos_row (height, c_sem // 2)``, ``pos_col (width, c_sem - c_sem // 2)`` float32 contiguous:
+    the positional encoding, added to the first and second half of the channels; ``norm_eps``
+    clamps both norms from below, as the reference does.
     Returns ``cluster (batch, L)`` int32 and ``count, rowsum, colsum (batch, K)`` int64.
     ``cluster`` and ``partial (3, batch, nblocks, K)`` int32 may be passed in (tests poison them
     to prove every element is written).
@@ -137,55 +144,29 @@ def cluster_assign_fwd(
     seqlen = height * width
     cfg = _cluster_assign_config(k)
     nblk = cdiv(seqlen, cfg["BLOCK_L"])
-    pe = positional_encoding(height, width, 2, feat.device)  # channel 0: sin rows, 1: cos cols
-    sin_row = pe[0, :, 0].contiguous()
-    cos_col = pe[1, 0, :].contiguous()
+    half = c_sem // 2
+    assert pos_row.shape == (height, half) and pos_col.shape == (width, c_sem - half)
     if cluster is None:
         cluster = torch.empty(batch, seqlen, device=feat.device, dtype=torch.int32)
     if partial is None:
         partial = torch.empty(3, batch, nblk, k, device=feat.device, dtype=torch.int32)
     assert cluster.shape == (batch, seqlen) and partial.shape == (3, batch, nblk, k)
 
-    _cluster_assign_fwd_kernel[(nblk, batch)](
-        feat, centers.contiguous(), sin_row, cos_col, cluster, partial,
-        c_sem, width, seqlen, k, nblk, c_sem // 2, batch * nblk * k,
-        NORM_EPS=NORM_EPS,
-        IS_FP64=feat.dtype == torch.float64,
-        BLOCK_L=cfg["BLOCK_L"],
-        BLOCK_K=cfg["BLOCK_K"],
-        num_warps=cfg["num_warps"],
-    )
+    # torch.cuda.device: Triton launches on the current device (see sass_scan_fwd).
+    with on_device(feat.device):
+        _cluster_assign_fwd_kernel[(nblk, batch)](
+            feat, centers.contiguous(), pos_row.contiguous(), pos_col.contiguous(), cluster, partial,
+            c_sem, width, seqlen, k, nblk, half, batch * nblk * k,
+            NORM_EPS=norm_eps,
+            IS_FP64=feat.dtype == torch.float64,
+            BLOCK_L=cfg["BLOCK_L"],
+            BLOCK_K=cfg["BLOCK_K"],
+            num_warps=cfg["num_warps"],
+        )
     # Exact, order-independent integer reduction of the block partials: (3, batch, K) int64.
     sums = partial.sum(dim=2, dtype=torch.int64)
     # Separate tensors (custom ops may not return aliasing outputs); (B, K) each, a few bytes.
     return cluster, sums[0].clone(), sums[1].clone(), sums[2].clone()
 
 
-@torch.library.custom_op("samic_fast::cluster_assign", mutates_args=())
-def _cluster_assign_op(
-    feat: torch.Tensor, centers: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    return cluster_assign_fwd(feat, centers)
-
-
-@_cluster_assign_op.register_fake
-def _(feat, centers):
-    batch, _, height, width = feat.shape
-    k = centers.shape[0]
-    cluster = feat.new_empty((batch, height * width), dtype=torch.int32)
-    sums = [feat.new_empty((batch, k), dtype=torch.int64) for _ in range(3)]
-    return cluster, sums[0], sums[1], sums[2]
-
-
-def cluster_assign(feat: torch.Tensor, centers: torch.Tensor, tau=None):
-    """Fused twin of :func:`samic_fast.ref.cluster_assign_ref` (same signature and outputs).
-
-    ``feat: (B, C, H, W)``, ``centers: (K, C)``; ``tau`` (float or 0-d tensor) is accepted for
-    the signature and ignored (see the module docstring). Returns ``cluster (B, H*W)`` int32 and
-    ``count, rowsum, colsum (B, K)`` int64. The assignment is hard: no gradient flows through it.
-    """
-    del tau
-    return torch.ops.samic_fast.cluster_assign(feat.detach(), centers.detach())
-
-
-__all__ = ["cluster_assign", "cluster_assign_fwd"]
+__all__ = ["cluster_assign_fwd"]

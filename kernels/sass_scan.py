@@ -1,93 +1,160 @@
-"""Fused semantic-aware selective scan (paper §3.2.3, Eq. 5–6; DESIGN.md §2 steps 5–7, §3).
+"""Fused semantic-aware selective scan (paper §3.2.3, Eq. 5–6): gather → scan → inverse scatter.
 
-One kernel family serves both ops: :func:`sass_scan` reads row ``perm[t]`` of ``x, dt, Bm, Cm, z``
-at step ``t`` and writes its output to row ``perm[t]`` of ``y`` (the gather and the inverse
-scatter are fused into the loads and the store; no permuted copy is ever made), and
-:func:`selective_scan` is the same code with ``perm`` compiled out (``HAS_PERM=False``: row t).
+One kernel family serves both scans: with ``perm`` the step ``t`` reads row ``perm[t]`` of
+``x, dt, Bm, Cm, z`` and writes its output to row ``perm[t]`` of ``y`` (the gather and the inverse
+scatter live in the loads and the store; no permuted copy is ever made); without it (``HAS_PERM``
+compiled out) step ``t`` is row ``t``. Every tensor comes with its strides, so mamba-ssm's
+``(B, D, L)`` layout is just another stride set (no copy), and ``Bm, Cm`` may be grouped.
 
-Recurrence (Mamba-1, channel-last ``(B, L, D)``, fp32 state, fp64 for fp64 ``x`` as the reference)::
+Recurrence (Mamba-1; state fp32, fp64 for fp64 inputs; ``LOG2E = log2(e)``)::
 
-    delta = softplus(dt[j] + dt_bias)            (both optional)
-    h     = exp(delta * A) * h + (delta * x[j]) * Bm[j]       h: (D, N)
-    y[j]  = (h @ Cm[j] + Dskip * x[j]) * silu(z[j])           (D, z optional)
+    delta = softplus(dt[r] + dt_bias)                       (both optional)     per channel
+    h     = exp2(delta * A * LOG2E) * h + (delta * x[r]) * Bm[r, g(d)]           h: (N, D)
+    y[r]  = (sum_n Cm[r, g(d)] * h + Dskip * x[r]) * silu(z[r])                (D, z optional)
 
-Chunked so that batch 1 fills a GPU (one program per (batch, channel block) looping over all of L
-cannot): the sequence is cut into chunks of ``CHUNK`` steps and
+Shapes (``B`` batch, ``L`` steps, ``D`` channels, ``N <= 64`` states, ``G`` groups of ``D / G``
+channels sharing ``Bm, Cm``): ``x, dt, z, y: (B, L, D)`` any strides; ``A: (D, N)``;
+``Bm, Cm: (B, G, L, N)``; ``perm: (B, L)``; ``D, dt_bias: (D,)``; ``last_state: (B, D, N)``.
 
-1. ``_sass_scan_chunk_state_kernel`` (grid: chunks-but-the-last x channel blocks x batch) scans
-   each chunk from a zero state and stores its end state ``(B, nchunks, D, N)`` and its sum of
-   delta ``(B, nchunks, D)``: it reads ``x, dt, Bm`` only, writes nothing of ``y``;
-2. ``_sass_scan_carry_kernel`` (grid: channel blocks x batch) carries states across chunks,
-   ``h_in[c+1] = exp(A * sum(delta over c)) * h_in[c] + h_end[c]`` (A is diagonal and constant,
-   so a chunk's total decay is one exp), in place, ``nchunks - 1`` sequential steps;
-3. ``_sass_scan_fwd_kernel`` (grid: chunks x channel blocks x batch) re-scans each chunk from its
-   carried-in state and writes ``y`` once.
-
-DESIGN.md §3 suggests instead writing partial outputs in pass 1 and adding
-``sum_n Cm * exp(A * cumdelta) * h_in`` in pass 3. That costs the same ``L*D*N`` exponentials
-as the re-scan but writes ``y`` twice and reads it once more; re-scanning writes it once and
-lets pass 1 skip ``Cm``, ``z`` and ``y`` entirely. With a single chunk only pass 3 runs.
-
-Every program owns disjoint outputs and reduces only in registers, so results are
-bitwise deterministic (no atomics). Offsets are int64 (``row * D`` exceeds 2^31 at 4K).
+Design (each choice, and why)
+-----------------------------
+* **Channels across lanes, state in registers.** A program holds the state as an
+  ``[BLOCK_N, BLOCK_D]`` tile whose fastest axis is the channel, so Triton's default layout gives
+  each lane one channel and all its ``N`` states in registers (two lanes per channel at N=64, to
+  keep 32 states a thread). Per step and channel, ``delta``, the softplus and ``delta * x`` are
+  computed once (one lane, not ``N``), the sum over ``N`` for ``y`` is in-thread FMAs (no
+  shuffles, no barriers), and ``A`` is pre-scaled by ``log2 e`` so each decay is one ``MUFU.EX2``.
+  The previous ``[BLOCK_D, BLOCK_N]`` tile put ``N`` across lanes: 16 lanes recomputed each
+  channel's softplus and the ``y`` sum took 32 shuffles and 2 barriers per step.
+* **Pipelined loads.** The step loop is a ``tl.range`` with a compile-time trip count
+  (``CHUNK``) and ``num_stages``: Triton's software pipeliner issues the ``perm[t]`` load and the
+  row loads of later steps (async copies) while the recurrence of the current step runs. The
+  recurrence itself is one FFMA per state on the dependent path; everything else (loads,
+  softplus, exponentials) depends only on the inputs, so in-flight steps overlap.
+* **Chunks sized to fill the GPU.** The sequence is cut into chunks of ``CHUNK`` steps so that
+  ``batch * channel blocks * chunks`` programs give about :data:`TARGET_WARPS` resident warps
+  (16 per SM of a 132-SM H100): batch 1 fills the device at every shape, and a short sequence
+  gets short chunks (down to :data:`MIN_CHUNK` steps), so its latency is ``2 * CHUNK`` steps
+  plus a carry of ``log``-depth, not ``L / nchunks`` dependent steps.
+* **Three launches.** (1) ``_sass_scan_chunk_state_kernel`` scans every chunk but the last from
+  a zero state and stores its end state ``(B, NCHUNK, N, D)`` and ``sum(delta)`` ``(B, NCHUNK, D)``
+  (it reads ``x, dt, Bm`` only). (2) ``_sass_scan_carry_kernel`` composes chunks with an
+  associative scan: a chunk maps a start state ``h`` to ``a * h + b`` with ``a = exp2(A * LOG2E *
+  sum(delta))`` (A is diagonal and constant, so the whole chunk's decay is one exponential) and
+  ``b`` its zero-start end state; ``(a1, b1) then (a2, b2) = (a1 a2, a2 b1 + b2)`` is associative,
+  so a program per block of ``(n, d)`` elements scans tiles of chunks with
+  ``tl.associative_scan`` (a fixed tree: deterministic, no atomics) and writes each chunk's
+  carried-in state in place. Its grid is ``N * D / BLOCK_E`` programs per sequence, not the old
+  serial loop on ``D / 32`` programs. (3) ``_sass_scan_fwd_kernel`` re-scans each chunk from its
+  carried-in state and writes ``y`` once (and the last chunk writes ``last_state``).
+* **Re-scan, not correction.** Applying the carried-in state as a correction,
+  ``y_t += sum_n Cm_t[n] * exp2(A_n * LOG2E * cumsum(delta)_t) * h_in[n]``, needs the same
+  ``L * D * N`` exponentials as re-scanning (one per step, state and channel) and either writes
+  partial ``y`` in pass 1 and reads it back (``+8 B`` per element in fp32: +65 % bytes at s1) or
+  recomputes the local scan anyway. Its one gain, no dependent chain in pass 3, is already had
+  by short chunks (the chain is ``CHUNK`` FFMAs). So the re-scan: ``y`` written once, pass 1
+  reads only ``x, dt, Bm`` (and ``perm``).
+* **Determinism.** Every program owns disjoint outputs, reductions are in registers or a fixed
+  scan tree, the configuration is a function of the shape (no autotuning): bitwise identical
+  results from run to run. Offsets are int64 (``row * stride`` exceeds 2^31 at 4K).
 
 Written for Triton 3.6 through 3.9, compiled and interpreted alike (``kernels/_utils.py``,
-"Triton version compatibility"): loops with a run-time trip count are ``while`` loops, and a
-per-program condition that joins a load mask is compared as a block.
+"Triton version compatibility"): the step loops have a compile-time trip count (the last chunk
+masks its tail: ``delta = 0`` leaves the state unchanged), run-time loops are ``while`` loops, and
+per-program conditions in masks are compared as blocks.
 """
 
-# No `from __future__ import annotations`: torch.library.custom_op reads the annotations
-# to build each op's schema, and real types work on every torch version.
 from typing import Optional
 
 import torch
 import triton
 import triton.language as tl
 
-from ._utils import cdiv, compute_dtype, is_interpreter, next_pow2, num_sms
+from ._utils import cdiv, compute_dtype, is_interpreter, next_pow2, num_sms, on_device
 
-_MIN_CHUNK_GPU = 256
-_INTERPRETER_CHUNK = 16
+#: Resident warps the chunking aims at: 16 per SM on a 132-SM H100 (4 per scheduler).
+WARPS_PER_SM = 16
+#: Shortest chunk on a GPU: below it the chunk-state traffic (4 passes over ``N * D`` floats per
+#: chunk) outweighs the rows it covers.
+MIN_CHUNK = 8
+#: Chunk length under the interpreter: tiny, so test shapes cross several chunks.
+INTERPRETER_CHUNK = 4
+#: Chunk tile of the carry scan (chunks composed per associative scan).
+CARRY_BLOCK_C = 32
+#: Software-pipelining depth of the step loops on a GPU.
+NUM_STAGES = 3
+LOG2E = 1.4426950408889634
+LN2 = 0.6931471805599453
 
 
-def _scan_config(dim: int, nstate: int, device: torch.device) -> dict:
-    """``BLOCK_D`` channels x ``BLOCK_N`` states per program, shared by the three passes.
+def _scan_config(dim: int, nstate: int, group_d: int = 0) -> dict:
+    """``BLOCK_N`` states x ``BLOCK_D`` channels per program (one warp), shared by the passes.
 
-    Channels are independent, but the block shape and warp count can change the order of the
-    compiled reduction over N; a fixed heuristic rather than autotuning keeps the output bitwise
-    identical from one process to the next (DESIGN.md §6 determinism).
+    One lane per channel while a thread holds at most 32 states (N <= 32: ``BLOCK_D = 32``);
+    at N = 64 two lanes share a channel (``BLOCK_D = 16``). With grouped ``Bm, Cm``
+    (``group_d`` channels a group) a block stays inside one group. A fixed rule, not autotuning, so the
+    same shape always runs the same code (bitwise determinism across processes).
     """
     block_n = next_pow2(nstate)
     if is_interpreter():
-        # Small channel blocks: test shapes then span several blocks (masking is exercised).
-        return {"BLOCK_D": min(next_pow2(dim), 8), "BLOCK_N": block_n, "num_warps": 1}
-    # 32 fp32 channels = one 128-byte line per row load; fewer when N is large to bound registers.
-    block_d = min(next_pow2(dim), 32 if block_n <= 32 else 16)
-    state = block_d * block_n
-    return {"BLOCK_D": block_d, "BLOCK_N": block_n, "num_warps": 1 if state <= 256 else (2 if state <= 512 else 4)}
+        # Small channel blocks: test shapes span several blocks (masking is exercised).
+        block_d = min(next_pow2(dim), 8)
+    else:
+        block_d = min(32 if block_n <= 32 else 16, next_pow2(dim))
+    if group_d and group_d < dim:
+        # Grouped Bm/Cm: a block must not straddle two groups (each program loads one Bm row);
+        # the largest power of two dividing the group size does it.
+        block_d = min(block_d, group_d & -group_d)
+    return {"BLOCK_D": block_d, "BLOCK_N": block_n, "num_warps": 1}
 
 
 def _chunk_len(seqlen: int, batch: int, n_dblk: int, device: torch.device) -> int:
-    """Steps per chunk: enough chunks that ``batch * n_dblk * nchunks`` programs fill the device
-    (8 per SM), never chunks shorter than 256 steps (the carry pass and the zero-state pass 1
-    cost more than they save there), and a single chunk when the grid is already full."""
+    """Steps per chunk: the longest power of two that still gives ``WARPS_PER_SM`` warps per SM
+    (one warp per program), at least :data:`MIN_CHUNK`; one chunk when the batch alone fills it."""
     if is_interpreter():
-        return _INTERPRETER_CHUNK
-    want_chunks = cdiv(8 * num_sms(device), batch * n_dblk)
+        return INTERPRETER_CHUNK
+    want_chunks = cdiv(WARPS_PER_SM * num_sms(device), batch * n_dblk)
     if want_chunks <= 1:
         return next_pow2(seqlen)
-    return max(_MIN_CHUNK_GPU, next_pow2(cdiv(seqlen, want_chunks)))
+    per_chunk = cdiv(seqlen, want_chunks)
+    floor_pow2 = next_pow2(per_chunk) if next_pow2(per_chunk) == per_chunk else next_pow2(per_chunk) // 2
+    return max(MIN_CHUNK, floor_pow2)
+
+
+def _num_stages() -> int:
+    return 1 if is_interpreter() else NUM_STAGES
+
+
+@triton.jit
+def _log1p_unit(e):
+    # log1p(e) for e in [0, 1] as e * P(e), P the degree-8 least-squares fit of log1p(e)/e on
+    # [0, 1]: max relative error 1.9e-7 in fp32 Horner (the fp32 rounding floor is 1.5e-7), eight
+    # FFMAs and no MUFU, where log() costs a ~25-instruction polynomial and a correction divide.
+    p = 0.005253523122519255
+    p = p * e - 0.02958887256681919
+    p = p * e + 0.07836245745420456
+    p = p * e - 0.13674858212471008
+    p = p * e + 0.1911148577928543
+    p = p * e - 0.24844388663768768
+    p = p * e + 0.33319273591041565
+    p = p * e - 0.49999502301216125
+    p = p * e + 1.0
+    return e * p
 
 
 @triton.jit
 def _softplus(v):
-    # torch's softplus (threshold 20). log1p(e) without log1p (not in every triton version):
-    # log(u) * e / (u - 1) with u = 1 + e is exact to rounding even when e << 1 (Goldberg).
-    # The clamp and the safe denominator keep the unselected branches finite (no inf/NaN).
-    e = tl.exp(tl.minimum(v, 20.0))
-    u = 1.0 + e
-    lp = tl.where(u == 1.0, e, tl.log(u) * (e / tl.where(u == 1.0, 1.0, u - 1.0)))
-    return tl.where(v > 20.0, v, lp)
+    # torch's softplus, log(1 + exp(v)) = max(v, 0) + log1p(exp(-|v|)): one MUFU.EX2 and the
+    # polynomial log1p per channel and step. exp(-|v|) <= 1 cannot overflow, and above torch's
+    # threshold (v > 20) the log1p term is below half an ulp of v, so the result is v as torch's.
+    # fp64 keeps the accurate log (the polynomial is fp32-accurate only).
+    if v.dtype == tl.float64:
+        e = tl.exp(-tl.abs(v))
+        u = 1.0 + e
+        lp = tl.where(u == 1.0, e, tl.log(u) * (e / tl.where(u == 1.0, 1.0, u - 1.0)))
+    else:
+        lp = _log1p_unit(tl.exp2(-tl.abs(v) * 1.4426950408889634))
+    return tl.maximum(v, 0.0) + lp
 
 
 @triton.jit
@@ -102,25 +169,48 @@ def _round_to_bf16(v):
 
 
 @triton.jit
-def _scan_step(h, A, bias, t, seq0, x_ptr, dt_ptr, Bm_ptr, perm_ptr, D, N, d_offs, n_offs, dmask,
-               nmask, DELTA_SOFTPLUS: tl.constexpr, HAS_PERM: tl.constexpr,
-               HAS_DT_BIAS: tl.constexpr):
-    """One step of the recurrence at sequence position ``t``, shared by pass 1 and pass 3 so that
-    both compute the state with the same operations. Returns the new state, the row it read
-    (``perm[t]`` or ``t``, offset by the batch) and that row's ``x`` and ``delta``."""
-    if HAS_PERM:
-        r = seq0 + tl.load(perm_ptr + seq0 + t).to(tl.int64)
+def _load_params(A_ptr, dt_bias_ptr, s_ad, s_an, s_bias, pid_d, D, N, cdt,
+                 HAS_DT_BIAS: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr):
+    """Channel/state offsets and masks, ``A * log2 e`` as ``[BLOCK_N, BLOCK_D]`` and ``dt_bias``."""
+    d_offs = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
+    n_offs = tl.arange(0, BLOCK_N)
+    dmask = d_offs < D
+    nmask = n_offs < N
+    nd_mask = nmask[:, None] & dmask[None, :]
+    A2 = tl.load(A_ptr + d_offs[None, :] * s_ad + n_offs[:, None] * s_an, mask=nd_mask,
+                 other=0.0).to(cdt) * 1.4426950408889634
+    if HAS_DT_BIAS:
+        bias = tl.load(dt_bias_ptr + d_offs * s_bias, mask=dmask, other=0.0).to(cdt)
     else:
-        r = seq0 + t
-    xv = tl.load(x_ptr + r * D + d_offs, mask=dmask, other=0.0).to(A.dtype)
-    dv = tl.load(dt_ptr + r * D + d_offs, mask=dmask, other=0.0).to(A.dtype)
+        bias = tl.zeros([BLOCK_D], dtype=cdt)  # never read: _scan_step skips it
+    return d_offs, n_offs, dmask, nmask, nd_mask, A2, bias
+
+
+@triton.jit
+def _scan_step(h, A2, bias, t, L, b, perm_ptr, s_pb, s_pl,
+               x_ptr, s_xb, s_xl, s_xd, dt_ptr, s_tb, s_tl, s_td,
+               Bm_ptr, s_bb, s_bl, s_bn, g_off, d_offs, n_offs, dmask, nmask,
+               DELTA_SOFTPLUS: tl.constexpr, HAS_PERM: tl.constexpr, HAS_DT_BIAS: tl.constexpr):
+    """One step at sequence position ``t`` (``t >= L`` is a no-op: delta 0, decay 1, input 0),
+    shared by pass 1 and pass 3 so both compute the state with the same operations. Returns the
+    new state, the row it read (``perm[t]`` or ``t``), the step mask and that row's ``x``, ``delta``."""
+    tmask = dmask & (tl.full(d_offs.shape, t, tl.int32) < L)
+    if HAS_PERM:
+        # Clamped, not masked: a scalar mask would meet block masks below (Triton 3.9 interpreter).
+        r = tl.load(perm_ptr + b * s_pb + tl.minimum(t, L - 1) * s_pl).to(tl.int64)
+    else:
+        r = t.to(tl.int64)
+    xv = tl.load(x_ptr + b * s_xb + r * s_xl + d_offs * s_xd, mask=tmask, other=0.0).to(A2.dtype)
+    dv = tl.load(dt_ptr + b * s_tb + r * s_tl + d_offs * s_td, mask=tmask, other=0.0).to(A2.dtype)
     if HAS_DT_BIAS:
         dv += bias
     if DELTA_SOFTPLUS:
         dv = _softplus(dv)
-    bv = tl.load(Bm_ptr + r * N + n_offs, mask=nmask, other=0.0).to(A.dtype)
-    h = tl.exp(dv[:, None] * A) * h + (dv * xv)[:, None] * bv[None, :]
-    return h, r, xv, dv
+    dv = tl.where(tmask, dv, 0.0)
+    # One [BLOCK_N] row, the same for every channel of the block (one group): a broadcast.
+    bv = tl.load(Bm_ptr + b * s_bb + g_off + r * s_bl + n_offs * s_bn, mask=nmask, other=0.0).to(A2.dtype)
+    h = tl.exp2(dv[None, :] * A2) * h + (dv * xv)[None, :] * bv[:, None]
+    return h, r, tmask, xv, dv
 
 
 _HEURISTICS = {
@@ -129,22 +219,23 @@ _HEURISTICS = {
 }
 
 
+# A's strides are not specialized: a stride of 1 (contiguous A) would make the coalescing pass
+# give A's one-time load an N-fastest layout, and every step would then convert each decay to
+# the state's channel-fastest layout through shared memory.
 @triton.heuristics(_HEURISTICS)
-@triton.jit
+@triton.jit(do_not_specialize=["s_ad", "s_an"])
 def _sass_scan_chunk_state_kernel(
-    x_ptr,  # (B, L, D)
-    dt_ptr,  # (B, L, D)
-    A_ptr,  # (D, N)
-    Bm_ptr,  # (B, L, N)
-    perm_ptr,  # (B, L) int32/int64, or None
-    dt_bias_ptr,  # (D,) or None
-    state_ptr,  # (B, NCHUNK, D, N) out: chunk-end state from a zero start
+    x_ptr, s_xb, s_xl, s_xd,  # (B, L, D)
+    dt_ptr, s_tb, s_tl, s_td,  # (B, L, D)
+    A_ptr, s_ad, s_an,  # (D, N)
+    Bm_ptr, s_bb, s_bg, s_bl, s_bn,  # (B, G, L, N)
+    perm_ptr, s_pb, s_pl,  # (B, L) int32/int64, or None
+    dt_bias_ptr, s_bias,  # (D,) or None
+    state_ptr,  # (B, NCHUNK, N, D) out: chunk-end state from a zero start (chunks < NCHUNK-1)
     dsum_ptr,  # (B, NCHUNK, D) out: sum of delta over the chunk
-    L,
-    D,
-    N,
-    NCHUNK,
+    L, D, N, GROUP_D, NCHUNK,
     CHUNK: tl.constexpr,
+    NUM_STAGES: tl.constexpr,
     DELTA_SOFTPLUS: tl.constexpr,
     IS_FP64: tl.constexpr,
     HAS_PERM: tl.constexpr,
@@ -154,68 +245,71 @@ def _sass_scan_chunk_state_kernel(
 ):
     pid_c = tl.program_id(0)
     pid_d = tl.program_id(1)
-    pid_b = tl.program_id(2)
+    b = tl.program_id(2).to(tl.int64)
     cdt = tl.float64 if IS_FP64 else tl.float32
+    d_offs, n_offs, dmask, nmask, nd_mask, A2, bias = _load_params(
+        A_ptr, dt_bias_ptr, s_ad, s_an, s_bias, pid_d, D, N, cdt, HAS_DT_BIAS, BLOCK_D, BLOCK_N)
+    # The launcher keeps a channel block inside one group (BLOCK_D divides GROUP_D).
+    g_off = ((pid_d * BLOCK_D) // GROUP_D).to(tl.int64) * s_bg
 
-    d_offs = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
-    n_offs = tl.arange(0, BLOCK_N)
-    dmask = d_offs < D
-    nmask = n_offs < N
-    A = tl.load(A_ptr + d_offs[:, None] * N + n_offs[None, :], mask=dmask[:, None] & nmask[None, :],
-                other=0.0).to(cdt)
-    if HAS_DT_BIAS:
-        bias = tl.load(dt_bias_ptr + d_offs, mask=dmask, other=0.0).to(cdt)
-    else:
-        bias = tl.zeros([BLOCK_D], dtype=cdt)  # never read: _scan_step skips it
-
-    seq0 = pid_b.to(tl.int64) * L
     t0 = pid_c * CHUNK
-    h = tl.zeros([BLOCK_D, BLOCK_N], dtype=cdt)
+    h = tl.zeros([BLOCK_N, BLOCK_D], dtype=cdt)
     dsum = tl.zeros([BLOCK_D], dtype=cdt)
-    # Pass 1 never sees the last chunk, so every chunk here is full: a compile-time trip count.
-    for i in range(0, CHUNK):
-        h, r, xv, dv = _scan_step(h, A, bias, t0 + i, seq0, x_ptr, dt_ptr, Bm_ptr, perm_ptr, D, N,
-                                  d_offs, n_offs, dmask, nmask, DELTA_SOFTPLUS, HAS_PERM, HAS_DT_BIAS)
+    for i in tl.range(0, CHUNK, num_stages=NUM_STAGES):
+        h, r, tmask, xv, dv = _scan_step(
+            h, A2, bias, t0 + i, L, b, perm_ptr, s_pb, s_pl, x_ptr, s_xb, s_xl, s_xd,
+            dt_ptr, s_tb, s_tl, s_td, Bm_ptr, s_bb, s_bl, s_bn, g_off, d_offs, n_offs, dmask,
+            nmask, DELTA_SOFTPLUS, HAS_PERM, HAS_DT_BIAS)
         dsum += dv
 
-    out = (pid_b * NCHUNK + pid_c).to(tl.int64) * D + d_offs
-    tl.store(state_ptr + out[:, None] * N + n_offs[None, :], h, mask=dmask[:, None] & nmask[None, :])
-    tl.store(dsum_ptr + out, dsum, mask=dmask)
+    row = (b * NCHUNK + pid_c) * N
+    tl.store(state_ptr + (row + n_offs[:, None]) * D + d_offs[None, :], h, mask=nd_mask)
+    tl.store(dsum_ptr + (b * NCHUNK + pid_c) * D + d_offs, dsum, mask=dmask)
+
+
+@triton.jit
+def _compose(a1, b1, a2, b2):
+    # Chunk 1 then chunk 2: h -> a2 * (a1 * h + b1) + b2.
+    return a1 * a2, a2 * b1 + b2
 
 
 @triton.jit
 def _sass_scan_carry_kernel(
-    A_ptr,  # (D, N)
-    state_ptr,  # (B, NCHUNK, D, N) in: chunk-end states; out: slot c holds chunk c+1's start
+    A_ptr, s_ad, s_an,  # (D, N)
+    state_ptr,  # (B, NCHUNK, N, D) in: chunk-end states; out: slot c holds chunk c+1's start
     dsum_ptr,  # (B, NCHUNK, D)
-    D,
-    N,
-    NCHUNK,
+    D, N, NCHUNK,
     IS_FP64: tl.constexpr,
-    BLOCK_D: tl.constexpr,
-    BLOCK_N: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+    BLOCK_E: tl.constexpr,
 ):
-    pid_d = tl.program_id(0)
-    pid_b = tl.program_id(1)
+    pid_e = tl.program_id(0)
+    b = tl.program_id(1).to(tl.int64)
     cdt = tl.float64 if IS_FP64 else tl.float32
-    d_offs = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
-    n_offs = tl.arange(0, BLOCK_N)
-    dmask = d_offs < D
-    mask = dmask[:, None] & (n_offs < N)[None, :]
-    A = tl.load(A_ptr + d_offs[:, None] * N + n_offs[None, :], mask=mask, other=0.0).to(cdt)
-    h = tl.zeros([BLOCK_D, BLOCK_N], dtype=cdt)
-    # `while`, not `for c in range(0, NCHUNK - 1)`: NCHUNK is a run-time argument
-    # (kernels/_utils.py, "Triton version compatibility").
-    c = 0
-    while c < NCHUNK - 1:
-        row = (pid_b * NCHUNK + c).to(tl.int64) * D + d_offs
-        ptrs = state_ptr + row[:, None] * N + n_offs[None, :]
-        h_end = tl.load(ptrs, mask=mask, other=0.0)
-        ds = tl.load(dsum_ptr + row, mask=dmask, other=0.0)
-        h = tl.exp(ds[:, None] * A) * h + h_end
-        # Read-then-write of the same slot by the same program: the in-place update is safe.
-        tl.store(ptrs, h, mask=mask)
-        c += 1
+    e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)  # element e = n * D + d
+    emask = e < N * D
+    n = e // D
+    d = e % D
+    A2 = tl.load(A_ptr + d * s_ad + n * s_an, mask=emask, other=0.0).to(cdt) * 1.4426950408889634
+    cs = tl.arange(0, BLOCK_C)
+    last = (cs == BLOCK_C - 1)[:, None]
+    carry = tl.zeros([BLOCK_E], dtype=cdt)
+    # `while`, not `for`: NCHUNK is a run-time argument (kernels/_utils.py). Chunks past
+    # NCHUNK - 2 (the last has no successor) load as (a, b) = (1, 0), the identity.
+    c0 = 0
+    while c0 < NCHUNK - 1:
+        c = c0 + cs
+        m = (c < NCHUNK - 1)[:, None] & emask[None, :]
+        ptrs = state_ptr + ((b * NCHUNK + c[:, None]) * N + n[None, :]) * D + d[None, :]
+        h_end = tl.load(ptrs, mask=m, other=0.0).to(cdt)
+        ds = tl.load(dsum_ptr + (b * NCHUNK + c[:, None]) * D + d[None, :], mask=m, other=0.0)
+        a = tl.exp2(ds.to(cdt) * A2[None, :])
+        a_cum, b_cum = tl.associative_scan((a, h_end), 0, _compose)
+        h_start = a_cum * carry[None, :] + b_cum
+        # Read-then-write of the same slots by the same program: the in-place update is safe.
+        tl.store(ptrs, h_start, mask=m)
+        carry = tl.sum(tl.where(last, h_start, 0.0), axis=0)  # the tile's last row, exactly
+        c0 += BLOCK_C
 
 
 @triton.heuristics(
@@ -223,26 +317,26 @@ def _sass_scan_carry_kernel(
         _HEURISTICS,
         HAS_D=lambda args: args["D_ptr"] is not None,
         HAS_Z=lambda args: args["z_ptr"] is not None,
+        HAS_LAST=lambda args: args["last_ptr"] is not None,
     )
 )
-@triton.jit
+@triton.jit(do_not_specialize=["s_ad", "s_an"])
 def _sass_scan_fwd_kernel(
-    x_ptr,  # (B, L, D)
-    dt_ptr,  # (B, L, D)
-    A_ptr,  # (D, N)
-    Bm_ptr,  # (B, L, N)
-    Cm_ptr,  # (B, L, N)
-    perm_ptr,  # (B, L) or None
-    D_ptr,  # (D,) or None
-    z_ptr,  # (B, L, D) or None
-    dt_bias_ptr,  # (D,) or None
-    state_ptr,  # (B, NCHUNK, D, N): slot c-1 holds chunk c's initial state (HAS_INIT)
-    y_ptr,  # (B, L, D) out, raster order
-    L,
-    D,
-    N,
-    NCHUNK,
+    x_ptr, s_xb, s_xl, s_xd,  # (B, L, D)
+    dt_ptr, s_tb, s_tl, s_td,  # (B, L, D)
+    A_ptr, s_ad, s_an,  # (D, N)
+    Bm_ptr, s_bb, s_bg, s_bl, s_bn,  # (B, G, L, N)
+    Cm_ptr, s_cb, s_cg, s_cl, s_cn,  # (B, G, L, N)
+    perm_ptr, s_pb, s_pl,  # (B, L) or None
+    D_ptr, s_dd,  # (D,) or None
+    z_ptr, s_zb, s_zl, s_zd,  # (B, L, D) or None
+    dt_bias_ptr, s_bias,  # (D,) or None
+    state_ptr,  # (B, NCHUNK, N, D): slot c-1 holds chunk c's initial state (HAS_INIT)
+    y_ptr, s_yb, s_yl, s_yd,  # (B, L, D) out, raster order
+    last_ptr,  # (B, D, N) out: the state after step L-1, or None
+    L, D, N, GROUP_D, NCHUNK,
     CHUNK: tl.constexpr,
+    NUM_STAGES: tl.constexpr,
     DELTA_SOFTPLUS: tl.constexpr,
     IS_FP64: tl.constexpr,
     HAS_INIT: tl.constexpr,
@@ -251,57 +345,58 @@ def _sass_scan_fwd_kernel(
     HAS_DT_BIAS: tl.constexpr,
     HAS_D: tl.constexpr,
     HAS_Z: tl.constexpr,
+    HAS_LAST: tl.constexpr,
     BLOCK_D: tl.constexpr,
     BLOCK_N: tl.constexpr,
 ):
     pid_c = tl.program_id(0)
     pid_d = tl.program_id(1)
-    pid_b = tl.program_id(2)
+    b = tl.program_id(2).to(tl.int64)
     cdt = tl.float64 if IS_FP64 else tl.float32
-
-    d_offs = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
-    n_offs = tl.arange(0, BLOCK_N)
-    dmask = d_offs < D
-    nmask = n_offs < N
-    dn_mask = dmask[:, None] & nmask[None, :]
-    A = tl.load(A_ptr + d_offs[:, None] * N + n_offs[None, :], mask=dn_mask, other=0.0).to(cdt)
-    if HAS_DT_BIAS:
-        bias = tl.load(dt_bias_ptr + d_offs, mask=dmask, other=0.0).to(cdt)
-    else:
-        bias = tl.zeros([BLOCK_D], dtype=cdt)  # never read: _scan_step skips it
+    d_offs, n_offs, dmask, nmask, nd_mask, A2, bias = _load_params(
+        A_ptr, dt_bias_ptr, s_ad, s_an, s_bias, pid_d, D, N, cdt, HAS_DT_BIAS, BLOCK_D, BLOCK_N)
+    # The launcher keeps a channel block inside one group (BLOCK_D divides GROUP_D).
+    group = ((pid_d * BLOCK_D) // GROUP_D).to(tl.int64)
+    g_off = group * s_bg
+    gc_off = group * s_cg
     if HAS_D:
-        dskip = tl.load(D_ptr + d_offs, mask=dmask, other=0.0).to(cdt)
+        dskip = tl.load(D_ptr + d_offs * s_dd, mask=dmask, other=0.0).to(cdt)
 
     if HAS_INIT:
         # Chunk 0 starts from zero; the masked load never touches slot -1. `pid_c > 0` is compared
-        # as a block, not as `dn_mask & (pid_c > 0)`: Triton 3.9's interpreter splats a scalar
-        # comparison into int32 data and then rejects the mask ("mask has unsupported dtype").
-        has_prev = tl.full([BLOCK_D, BLOCK_N], pid_c, tl.int32) > 0
-        row = (pid_b * NCHUNK + pid_c - 1).to(tl.int64) * D + d_offs
-        h = tl.load(state_ptr + row[:, None] * N + n_offs[None, :], mask=dn_mask & has_prev,
-                    other=0.0).to(cdt)
+        # as a block (Triton 3.9's interpreter rejects a splatted scalar comparison in a mask).
+        has_prev = tl.full([BLOCK_N, BLOCK_D], pid_c, tl.int32) > 0
+        row = (b * NCHUNK + pid_c - 1) * N
+        h = tl.load(state_ptr + (row + n_offs[:, None]) * D + d_offs[None, :],
+                    mask=nd_mask & has_prev, other=0.0).to(cdt)
     else:
-        h = tl.zeros([BLOCK_D, BLOCK_N], dtype=cdt)
+        h = tl.zeros([BLOCK_N, BLOCK_D], dtype=cdt)
 
-    seq0 = pid_b.to(tl.int64) * L
-    t = pid_c * CHUNK
-    t1 = tl.minimum(t + CHUNK, L)
-    # `while`, not `for t in range(t0, t1)`: the last chunk may be short, so the bound is only
-    # known at run time (kernels/_utils.py, "Triton version compatibility").
-    while t < t1:
-        h, r, xv, dv = _scan_step(h, A, bias, t, seq0, x_ptr, dt_ptr, Bm_ptr, perm_ptr, D, N,
-                                  d_offs, n_offs, dmask, nmask, DELTA_SOFTPLUS, HAS_PERM, HAS_DT_BIAS)
-        cv = tl.load(Cm_ptr + r * N + n_offs, mask=nmask, other=0.0).to(cdt)
-        yv = tl.sum(h * cv[None, :], axis=1)
+    t0 = pid_c * CHUNK
+    for i in tl.range(0, CHUNK, num_stages=NUM_STAGES):
+        h, r, tmask, xv, dv = _scan_step(
+            h, A2, bias, t0 + i, L, b, perm_ptr, s_pb, s_pl, x_ptr, s_xb, s_xl, s_xd,
+            dt_ptr, s_tb, s_tl, s_td, Bm_ptr, s_bb, s_bl, s_bn, g_off, d_offs, n_offs, dmask,
+            nmask, DELTA_SOFTPLUS, HAS_PERM, HAS_DT_BIAS)
+        cv = tl.load(Cm_ptr + b * s_cb + gc_off + r * s_cl + n_offs * s_cn, mask=nmask, other=0.0).to(cdt)
+        yv = tl.sum(h * cv[:, None], axis=0)
         if HAS_D:
             yv += xv * dskip
         if HAS_Z:
-            zv = tl.load(z_ptr + r * D + d_offs, mask=dmask, other=0.0).to(cdt)
-            yv = yv * (zv / (1.0 + tl.exp(-zv)))
+            zv = tl.load(z_ptr + b * s_zb + r * s_zl + d_offs * s_zd, mask=tmask, other=0.0).to(cdt)
+            yv = yv * (zv / (1.0 + tl.exp2(-zv * 1.4426950408889634)))
         if OUT_BF16:
             yv = _round_to_bf16(yv.to(tl.float32))
-        tl.store(y_ptr + r * D + d_offs, yv.to(y_ptr.dtype.element_ty), mask=dmask)
-        t += 1
+        tl.store(y_ptr + b * s_yb + r * s_yl + d_offs * s_yd, yv.to(y_ptr.dtype.element_ty), mask=tmask)
+
+    if HAS_LAST:
+        is_last = tl.full([BLOCK_N, BLOCK_D], pid_c, tl.int32) == NCHUNK - 1
+        tl.store(last_ptr + (b * D + d_offs[None, :]) * N + n_offs[:, None], h, mask=nd_mask & is_last)
+
+
+def _bc_view(t: torch.Tensor) -> torch.Tensor:
+    """``(B, L, N)`` -> ``(B, 1, L, N)`` view; ``(B, G, L, N)`` as is."""
+    return t.unsqueeze(1) if t.dim() == 3 else t
 
 
 def sass_scan_fwd(
@@ -317,18 +412,24 @@ def sass_scan_fwd(
     delta_softplus: bool = True,
     *,
     y: Optional[torch.Tensor] = None,
+    last_state: Optional[torch.Tensor] = None,
     chunk_len: Optional[int] = None,
 ) -> torch.Tensor:
     """Launch the chunked scan; ``perm=None`` scans in raster order (``selective_scan``).
 
-    ``x, dt, z: (batch, seqlen, dim)`` contiguous, any float dtype; ``A: (dim, nstate)``;
-    ``Bm, Cm: (batch, seqlen, nstate)``; ``perm: (batch, seqlen)`` int32/int64;
-    ``D, dt_bias: (dim,)``. Returns ``y (batch, seqlen, dim)`` in ``x``'s dtype, raster order.
-    ``y`` may be passed in (tests poison it with NaN); ``chunk_len`` overrides the chunk length.
+    ``x, dt, z: (batch, seqlen, dim)`` any strides, any float dtype; ``A: (dim, nstate)``;
+    ``Bm, Cm: (batch, seqlen, nstate)`` or grouped ``(batch, groups, seqlen, nstate)`` (channel
+    ``d`` uses group ``d // (dim // groups)``), any strides; ``perm: (batch, seqlen)`` int32/int64;
+    ``D, dt_bias: (dim,)``. Returns ``y (batch, seqlen, dim)`` in ``x``'s dtype, raster order,
+    allocated like ``x`` (same strides) unless passed in. ``last_state (batch, dim, nstate)``
+    float32 (float64 for float64 ``x``), when given, receives the state after the last step.
+    ``chunk_len`` overrides the chunk length. Launches on ``x``'s device.
     """
     batch, seqlen, dim = x.shape
     nstate = A.shape[1]
-    cfg = _scan_config(dim, nstate, x.device)
+    Bm4, Cm4 = _bc_view(Bm), _bc_view(Cm)
+    group_d = dim // Bm4.shape[1]
+    cfg = _scan_config(dim, nstate, group_d)
     n_dblk = cdiv(dim, cfg["BLOCK_D"])
     chunk = int(chunk_len) if chunk_len is not None else _chunk_len(seqlen, batch, n_dblk, x.device)
     if chunk < 1:
@@ -339,165 +440,43 @@ def sass_scan_fwd(
     assert y.shape == x.shape and y.dtype == x.dtype
     is_fp64 = compute_dtype(x) == torch.float64
     sdt = torch.float64 if is_fp64 else torch.float32
+    if last_state is not None:
+        assert last_state.shape == (batch, dim, nstate) and last_state.is_contiguous()
     common = dict(DELTA_SOFTPLUS=bool(delta_softplus), IS_FP64=is_fp64, BLOCK_D=cfg["BLOCK_D"],
-                  BLOCK_N=cfg["BLOCK_N"], num_warps=cfg["num_warps"])
-    if nchunk > 1:
-        states = torch.empty(batch, nchunk, dim, nstate, device=x.device, dtype=sdt)
-        dsum = torch.empty(batch, nchunk, dim, device=x.device, dtype=sdt)
-        # The last chunk's end state is never used: pass 1 skips it.
-        _sass_scan_chunk_state_kernel[(nchunk - 1, n_dblk, batch)](
-            x, dt, A, Bm, perm, dt_bias, states, dsum, seqlen, dim, nstate, nchunk,
-            CHUNK=chunk, **common,
+                  BLOCK_N=cfg["BLOCK_N"], num_warps=cfg["num_warps"], CHUNK=chunk,
+                  NUM_STAGES=_num_stages())
+    perm_s = tuple(perm.stride()) if perm is not None else (0, 0)
+    bias_s = dt_bias.stride(0) if dt_bias is not None else 0
+    x_args = (x, *x.stride(), dt, *dt.stride(), A, *A.stride(), Bm4, Bm4.stride(0), Bm4.stride(1),
+              Bm4.stride(2), Bm4.stride(3))
+    # Triton launches on the current CUDA device, not on the tensors' (kernels/_utils.on_device).
+    with on_device(x.device):
+        if nchunk > 1:
+            states = torch.empty(batch, nchunk, nstate, dim, device=x.device, dtype=sdt)
+            dsum = torch.empty(batch, nchunk, dim, device=x.device, dtype=sdt)
+            # The last chunk's end state is never used: pass 1 skips it.
+            _sass_scan_chunk_state_kernel[(nchunk - 1, n_dblk, batch)](
+                *x_args, perm, *perm_s, dt_bias, bias_s, states, dsum,
+                seqlen, dim, nstate, group_d, nchunk, **common,
+            )
+            n_elem = nstate * dim
+            block_e = min(128, next_pow2(n_elem)) if not is_interpreter() else 16
+            _sass_scan_carry_kernel[(cdiv(n_elem, block_e), batch)](
+                A, *A.stride(), states, dsum, dim, nstate, nchunk, IS_FP64=is_fp64,
+                BLOCK_C=CARRY_BLOCK_C if not is_interpreter() else 4, BLOCK_E=block_e,
+                num_warps=max(1, block_e // 32),
+            )
+        else:
+            states = y  # never read: HAS_INIT is False
+        _sass_scan_fwd_kernel[(nchunk, n_dblk, batch)](
+            *x_args, Cm4, *Cm4.stride(), perm, *perm_s,
+            D, D.stride(0) if D is not None else 0,
+            z, *(z.stride() if z is not None else (0, 0, 0)),
+            dt_bias, bias_s, states, y, *y.stride(), last_state,
+            seqlen, dim, nstate, group_d, nchunk,
+            HAS_INIT=nchunk > 1, OUT_BF16=x.dtype == torch.bfloat16, **common,
         )
-        _sass_scan_carry_kernel[(n_dblk, batch)](
-            A, states, dsum, dim, nstate, nchunk,
-            IS_FP64=is_fp64, BLOCK_D=cfg["BLOCK_D"], BLOCK_N=cfg["BLOCK_N"], num_warps=cfg["num_warps"],
-        )
-    else:
-        states = y  # never read: HAS_INIT is False
-    _sass_scan_fwd_kernel[(nchunk, n_dblk, batch)](
-        x, dt, A, Bm, Cm, perm, D, z, dt_bias, states, y, seqlen, dim, nstate, nchunk,
-        CHUNK=chunk, HAS_INIT=nchunk > 1, OUT_BF16=x.dtype == torch.bfloat16, **common,
-    )
     return y
 
 
-# ---------------------------------------------------------------------------------------------
-# torch.library registration: opaque to torch.compile (no graph break), counted by the FLOP
-# counter, differentiable through a reference recompute.
-# ---------------------------------------------------------------------------------------------
-
-
-@torch.library.custom_op("samic_fast::selective_scan", mutates_args=())
-def _selective_scan_op(
-    x: torch.Tensor,
-    dt: torch.Tensor,
-    A: torch.Tensor,
-    Bm: torch.Tensor,
-    Cm: torch.Tensor,
-    D: Optional[torch.Tensor],
-    z: Optional[torch.Tensor],
-    dt_bias: Optional[torch.Tensor],
-    delta_softplus: bool,
-) -> torch.Tensor:
-    return sass_scan_fwd(x, dt, A, Bm, Cm, None, D, z, dt_bias, delta_softplus)
-
-
-@torch.library.custom_op("samic_fast::sass_scan", mutates_args=())
-def _sass_scan_op(
-    x: torch.Tensor,
-    dt: torch.Tensor,
-    A: torch.Tensor,
-    Bm: torch.Tensor,
-    Cm: torch.Tensor,
-    perm: torch.Tensor,
-    D: Optional[torch.Tensor],
-    z: Optional[torch.Tensor],
-    dt_bias: Optional[torch.Tensor],
-    delta_softplus: bool,
-) -> torch.Tensor:
-    return sass_scan_fwd(x, dt, A, Bm, Cm, perm, D, z, dt_bias, delta_softplus)
-
-
-@_selective_scan_op.register_fake
-def _(x, dt, A, Bm, Cm, D, z, dt_bias, delta_softplus):
-    return torch.empty_like(x)
-
-
-@_sass_scan_op.register_fake
-def _(x, dt, A, Bm, Cm, perm, D, z, dt_bias, delta_softplus):
-    return torch.empty_like(x)
-
-
-# Positions of the differentiable inputs in each op's schema.
-_SEL_DIFF = ("x", "dt", "A", "Bm", "Cm", "D", "z", "dt_bias")
-_SEL_ARGS = _SEL_DIFF + ("delta_softplus",)
-_SASS_ARGS = ("x", "dt", "A", "Bm", "Cm", "perm", "D", "z", "dt_bias", "delta_softplus")
-
-
-def _setup_context(ctx, inputs, output):
-    ctx.save_for_backward(*[t if isinstance(t, torch.Tensor) else None for t in inputs[:-1]])
-    ctx.delta_softplus = inputs[-1]
-
-
-def _recompute_backward(ctx, grad_y, names):
-    """Gradients by recomputing the op with the pure-PyTorch reference under autograd.
-
-    The fused kernels are forward-only; this costs a reference forward and backward (memory of
-    the reference's blocked temporaries) but is exact to the reference's precision.
-    """
-    from samic_fast import ref
-
-    saved = dict(zip(names[:-1], ctx.saved_tensors))
-    wants = [n for i, n in enumerate(names[:-1]) if ctx.needs_input_grad[i] and n in _SEL_DIFF]
-    with torch.enable_grad():
-        args = {}
-        for n, t in saved.items():
-            if t is None or n == "perm":
-                args[n] = t
-            else:
-                args[n] = t.detach().requires_grad_(n in wants)
-        kwargs = dict(D=args["D"], z=args["z"], dt_bias=args["dt_bias"], delta_softplus=ctx.delta_softplus)
-        if "perm" in names:
-            y = ref.sass_scan_ref(args["x"], args["dt"], args["A"], args["Bm"], args["Cm"], args["perm"], **kwargs)
-        else:
-            y = ref.selective_scan_ref(args["x"], args["dt"], args["A"], args["Bm"], args["Cm"], **kwargs)
-        grads = torch.autograd.grad(y, [args[n] for n in wants], grad_y, allow_unused=True) if wants else ()
-    by_name = dict(zip(wants, grads))
-    return tuple(by_name.get(n) for n in names)
-
-
-_selective_scan_op.register_autograd(
-    lambda ctx, g: _recompute_backward(ctx, g, _SEL_ARGS), setup_context=_setup_context
-)
-_sass_scan_op.register_autograd(
-    lambda ctx, g: _recompute_backward(ctx, g, _SASS_ARGS), setup_context=_setup_context
-)
-
-
-def scan_flops(x_shape, A_shape) -> int:
-    """FLOPs of one scan: ``9 * B * L * D * N``.
-
-    Per (token, channel, state): delta*A (1), exp (counted as 2: a multiply and an ex2 on GPUs),
-    decay*h + (delta*x)*Bm (3: two multiplies and an add), Cm*h accumulated into y (2), the
-    product delta*x amortised over N (~1). Per-(token, channel) terms (softplus, D skip, gate)
-    are O(B*L*D) and left out.
-    """
-    batch, seqlen, dim = x_shape
-    return 9 * batch * seqlen * dim * A_shape[1]
-
-
-def _register_flops() -> None:
-    from torch.utils.flop_counter import flop_registry, register_flop_formula
-
-    def formula(x_shape, dt_shape, A_shape, *args, out_shape=None, **kwargs) -> int:
-        return scan_flops(x_shape, A_shape)
-
-    for op in (torch.ops.samic_fast.selective_scan, torch.ops.samic_fast.sass_scan):
-        if op not in flop_registry:
-            register_flop_formula(op)(formula)
-
-
-_register_flops()
-
-
-def selective_scan(x, dt, A, Bm, Cm, D=None, z=None, dt_bias=None, delta_softplus=True):
-    """Fused twin of :func:`samic_fast.ref.selective_scan_ref` (same signature): Mamba-1 scan in
-    raster order. ``x, dt, z: (B, L, D)``, ``A: (D, N)``, ``Bm, Cm: (B, L, N)``,
-    ``D, dt_bias: (D,)``; returns ``y (B, L, D)`` in ``x``'s dtype.
-
-    Forward runs the Triton kernels; backward recomputes with the reference (exact gradients,
-    reference speed and memory) until a fused backward exists.
-    """
-    return torch.ops.samic_fast.selective_scan(x, dt, A, Bm, Cm, D, z, dt_bias, bool(delta_softplus))
-
-
-def sass_scan(x, dt, A, Bm, Cm, perm, D=None, z=None, dt_bias=None, delta_softplus=True):
-    """Fused twin of :func:`samic_fast.ref.sass_scan_ref` (same signature): scan the rows in the
-    order ``perm (B, L)`` and write each output to its raster row, ``y[perm[t]] = scan_t``.
-    Shapes as :func:`selective_scan`. Backward recomputes with the reference (see there).
-    """
-    return torch.ops.samic_fast.sass_scan(x, dt, A, Bm, Cm, perm, D, z, dt_bias, bool(delta_softplus))
-
-
-__all__ = ["sass_scan", "selective_scan", "sass_scan_fwd", "scan_flops"]
+__all__ = ["sass_scan_fwd", "WARPS_PER_SM", "MIN_CHUNK"]

@@ -20,15 +20,13 @@ Inputs are trusted to be consistent (``count`` is the histogram of ``cluster``, 
 inconsistent inputs give an unspecified permutation but never write out of bounds.
 """
 
-# No `from __future__ import annotations`: torch.library.custom_op reads the annotations
-# to build each op's schema, and real types work on every torch version.
 from typing import Optional
 
 import torch
 import triton
 import triton.language as tl
 
-from ._utils import cdiv, is_interpreter, next_pow2
+from ._utils import cdiv, is_interpreter, next_pow2, on_device
 
 
 def _scan_order_config(num_clusters: int) -> dict:
@@ -178,42 +176,20 @@ def scan_order_fwd(
     assert perm.shape == (batch, seqlen) and inv.shape == (batch, seqlen)
     hist = torch.empty(batch, nblk, k, device=cluster.device, dtype=torch.int32)
     grid = (nblk, batch)
-    _scan_order_hist_kernel[grid](
-        cluster, hist, seqlen, k, nblk,
-        BLOCK_L=cfg["BLOCK_L"], BLOCK_K=cfg["BLOCK_K"], num_warps=cfg["num_warps"],
-    )
-    _scan_order_start_kernel[(batch,)](
-        count, rowsum, colsum, hist, k, nblk,
-        BLOCK_K=cfg["BLOCK_K"], BLOCK_NB=cfg["BLOCK_NB"], num_warps=cfg["num_warps"],
-    )
-    _scan_order_scatter_kernel[grid](
-        cluster, hist, perm, inv, seqlen, k, nblk,
-        BLOCK_L=cfg["BLOCK_L"], BLOCK_K=cfg["BLOCK_K"], num_warps=cfg["num_warps"],
-    )
+    with on_device(cluster.device):  # the tensors' GPU, not the current one (_utils.on_device)
+        _scan_order_hist_kernel[grid](
+            cluster, hist, seqlen, k, nblk,
+            BLOCK_L=cfg["BLOCK_L"], BLOCK_K=cfg["BLOCK_K"], num_warps=cfg["num_warps"],
+        )
+        _scan_order_start_kernel[(batch,)](
+            count, rowsum, colsum, hist, k, nblk,
+            BLOCK_K=cfg["BLOCK_K"], BLOCK_NB=cfg["BLOCK_NB"], num_warps=cfg["num_warps"],
+        )
+        _scan_order_scatter_kernel[grid](
+            cluster, hist, perm, inv, seqlen, k, nblk,
+            BLOCK_L=cfg["BLOCK_L"], BLOCK_K=cfg["BLOCK_K"], num_warps=cfg["num_warps"],
+        )
     return perm, inv
 
 
-@torch.library.custom_op("samic_fast::scan_order", mutates_args=())
-def _scan_order_op(
-    cluster: torch.Tensor, count: torch.Tensor, rowsum: torch.Tensor, colsum: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    return scan_order_fwd(cluster, count, rowsum, colsum)
-
-
-@_scan_order_op.register_fake
-def _(cluster, count, rowsum, colsum):
-    return torch.empty_like(cluster, dtype=torch.int32), torch.empty_like(cluster, dtype=torch.int32)
-
-
-def scan_order(cluster, count, rowsum, colsum, height: int, width: int):
-    """Fused twin of :func:`samic_fast.ref.scan_order_ref` (same signature, bit-identical output).
-
-    ``cluster (B, H*W)`` int32/int64, ``count, rowsum, colsum (B, K)`` int64 → ``perm, inv
-    (B, H*W)`` int32. ``height``/``width`` are kept for the signature: the order depends only on
-    the integer sums and the raster index.
-    """
-    del height, width
-    return torch.ops.samic_fast.scan_order(cluster, count, rowsum, colsum)
-
-
-__all__ = ["scan_order", "scan_order_fwd"]
+__all__ = ["scan_order_fwd"]
