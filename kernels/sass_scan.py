@@ -21,7 +21,7 @@ Design (each choice, and why)
 * **Channels across lanes, state in registers.** A program holds the state as an
   ``[BLOCK_N, BLOCK_D]`` tile whose fastest axis is the channel, so Triton's default layout gives
   each lane one channel and all its ``N`` states in registers (two lanes per channel at N=64, to
-  keep 32 states a thread). Per step and channel, ``delta``, the softplus and ``delta * x`` are
+  keep 32 states a thread; two channels a lane at N <= 16). Per step and channel, ``delta``, the softplus and ``delta * x`` are
   computed once (one lane, not ``N``), the sum over ``N`` for ``y`` is in-thread FMAs (no
   shuffles, no barriers), and ``A`` is pre-scaled by ``log2 e`` so each decay is one ``MUFU.EX2``.
   The previous ``[BLOCK_D, BLOCK_N]`` tile put ``N`` across lanes: 16 lanes recomputed each
@@ -32,8 +32,8 @@ Design (each choice, and why)
   recurrence itself is one FFMA per state on the dependent path; everything else (loads,
   softplus, exponentials) depends only on the inputs, so in-flight steps overlap.
 * **Chunks sized to fill the GPU.** The sequence is cut into chunks of ``CHUNK`` steps so that
-  ``batch * channel blocks * chunks`` programs give about :data:`TARGET_WARPS` resident warps
-  (16 per SM of a 132-SM H100): batch 1 fills the device at every shape, and a short sequence
+  ``batch * channel blocks * chunks`` one-warp programs give :data:`WARPS_PER_SM` warps per SM
+  (8 on each of an H100's 132 SMs): batch 1 fills the device at every shape, and a short sequence
   gets short chunks (down to :data:`MIN_CHUNK` steps), so its latency is ``2 * CHUNK`` steps
   plus a carry of ``log``-depth, not ``L / nchunks`` dependent steps.
 * **Three launches.** (1) ``_sass_scan_chunk_state_kernel`` scans every chunk but the last from
@@ -72,8 +72,10 @@ import triton.language as tl
 
 from ._utils import cdiv, compute_dtype, is_interpreter, next_pow2, num_sms, on_device
 
-#: Resident warps the chunking aims at: 16 per SM on a 132-SM H100 (4 per scheduler).
-WARPS_PER_SM = 16
+#: Warps the chunking aims at: 8 per SM (2 per scheduler; each step has 16-32 independent
+#: exponentials and FMAs of ILP, and the loads are pipelined), within the register budget
+#: (<= 160 registers a thread: 12 one-warp programs per SM).
+WARPS_PER_SM = 8
 #: Shortest chunk on a GPU: below it the chunk-state traffic (4 passes over ``N * D`` floats per
 #: chunk) outweighs the rows it covers.
 MIN_CHUNK = 8
@@ -90,8 +92,10 @@ LN2 = 0.6931471805599453
 def _scan_config(dim: int, nstate: int, group_d: int = 0) -> dict:
     """``BLOCK_N`` states x ``BLOCK_D`` channels per program (one warp), shared by the passes.
 
-    One lane per channel while a thread holds at most 32 states (N <= 32: ``BLOCK_D = 32``);
-    at N = 64 two lanes share a channel (``BLOCK_D = 16``). With grouped ``Bm, Cm``
+    Each thread holds 32 states: two channels of 16 at N <= 16 (``BLOCK_D = 64``: the per-step
+    address, ``perm`` and ``Bm``/``Cm`` work is shared by two channels, 156 instead of 198 SASS
+    instructions per 32 channel-steps at N=16), one channel at N = 32 (``BLOCK_D = 32``), and at
+    N = 64 two lanes share a channel (``BLOCK_D = 16``). With grouped ``Bm, Cm``
     (``group_d`` channels a group) a block stays inside one group. A fixed rule, not autotuning, so the
     same shape always runs the same code (bitwise determinism across processes).
     """
@@ -100,7 +104,7 @@ def _scan_config(dim: int, nstate: int, group_d: int = 0) -> dict:
         # Small channel blocks: test shapes span several blocks (masking is exercised).
         block_d = min(next_pow2(dim), 8)
     else:
-        block_d = min(32 if block_n <= 32 else 16, next_pow2(dim))
+        block_d = min(64 if block_n <= 16 else (32 if block_n <= 32 else 16), next_pow2(dim))
     if group_d and group_d < dim:
         # Grouped Bm/Cm: a block must not straddle two groups (each program loads one Bm row);
         # the largest power of two dividing the group size does it.

@@ -21,8 +21,10 @@ def check_tensor(
     ndim: int,
     dtypes: Sequence[torch.dtype],
     shape: Optional[Sequence[Optional[int]]] = None,
+    contiguous: bool = True,
 ) -> torch.Tensor:
-    """Check type, rank, dtype, shape (``None`` entries are free), emptiness and contiguity."""
+    """Check type, rank, dtype, shape (``None`` entries are free), emptiness and (unless
+    ``contiguous=False``, for kernels that take strides) contiguity."""
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
     if t.dim() != ndim:
@@ -38,7 +40,7 @@ def check_tensor(
                 )
     if t.numel() == 0:
         raise ShapeError(f"{name} is empty (shape {tuple(t.shape)})")
-    if not t.is_contiguous():
+    if contiguous and not t.is_contiguous():
         # A hidden .contiguous() would copy whole activations on the hot path: make it explicit.
         raise LayoutError(f"{name} is not contiguous (strides {t.stride()}); call .contiguous() first")
     return t

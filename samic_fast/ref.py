@@ -171,7 +171,7 @@ def scan_tiling(batch: int, seqlen: int, dim: int, nstate: int) -> tuple[int, in
     return T, nch * T
 
 
-def _scan_ref(x, dt, A, Bm, Cm, perm, D, z, dt_bias, delta_softplus):
+def _scan_ref(x, dt, A, Bm, Cm, perm, D, z, dt_bias, delta_softplus, return_last_state=False):
     """Shared body of the reference scans; ``perm`` None means raster order.
 
     Works block by block: each block's rows are gathered (by ``perm`` when given), turned into
@@ -221,10 +221,11 @@ def _scan_ref(x, dt, A, Bm, Cm, perm, D, z, dt_bias, delta_softplus):
             out[:, start:stop] = y_blk
         else:
             out.scatter_(1, rows[..., None].expand(-1, -1, dim), y_blk)
-    return out
+    return (out, h) if return_last_state else out
 
 
-def selective_scan_ref(x, dt, A, Bm, Cm, D=None, z=None, dt_bias=None, delta_softplus=True):
+def selective_scan_ref(x, dt, A, Bm, Cm, D=None, z=None, dt_bias=None, delta_softplus=True,
+                       return_last_state=False):
     """Mamba-1 selective scan in raster order (DESIGN.md §2 step 6), channel-last.
 
     ``x, dt, z: (B, L, D)``, ``A: (D, N)``, ``Bm, Cm: (B, L, N)``, ``D, dt_bias: (D,)``.
@@ -233,19 +234,21 @@ def selective_scan_ref(x, dt, A, Bm, Cm, D=None, z=None, dt_bias=None, delta_sof
     Vectorised, not a Python step per token: the sequence is cut into blocks of ``nch`` chunks of
     ``T`` tokens (see :func:`_scan_block`), so the Python loop runs ``L / nch`` times and the
     largest temporaries are ``(B, nch*T, D, N)`` with ``nch*T*B*D*N`` about 2^20, never
-    ``(B, L, D, N)``.
+    ``(B, L, D, N)``. With ``return_last_state`` it returns ``(y, last_state)``, the state after
+    the last step, ``(B, D, N)`` float32 (float64 for float64 ``x``).
     """
-    return _scan_ref(x, dt, A, Bm, Cm, None, D, z, dt_bias, delta_softplus)
+    return _scan_ref(x, dt, A, Bm, Cm, None, D, z, dt_bias, delta_softplus, return_last_state)
 
 
 def _gather_rows(t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return torch.gather(t, 1, index[..., None].expand(-1, -1, t.shape[-1]))
 
 
-def sass_scan_ref(x, dt, A, Bm, Cm, perm, D=None, z=None, dt_bias=None, delta_softplus=True):
+def sass_scan_ref(x, dt, A, Bm, Cm, perm, D=None, z=None, dt_bias=None, delta_softplus=True,
+                  return_last_state=False):
     """Semantic-aware scan (DESIGN.md §2 steps 5–7, paper Eq. 5–6): the scan of
     :func:`selective_scan_ref` along ``perm``, outputs back in raster order (``y[perm[t]]`` is
-    step ``t``). Shapes as there; ``perm (B, L)``. Rows are gathered and scattered one block at a
+    step ``t``). Shapes as there; ``perm (B, L)``; ``last_state`` is the state after step ``L - 1``. Rows are gathered and scattered one block at a
     time, so not even the reference makes whole permuted copies.
     """
-    return _scan_ref(x, dt, A, Bm, Cm, perm, D, z, dt_bias, delta_softplus)
+    return _scan_ref(x, dt, A, Bm, Cm, perm, D, z, dt_bias, delta_softplus, return_last_state)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-import samic_fast.kernels as K
+import samic_fast.custom_ops as K
 from samic_fast import ops, ref
 
 
@@ -82,7 +82,7 @@ def test_opcheck(op):
     elif op == "selective_scan":
         args = (*scan, None, None, None, True)
     elif op == "cluster_assign":
-        args = (feat, centers)
+        args = (feat, centers, *ref.positional_tables(3, 5, 6))
     else:
         cl, *sums = K.cluster_assign(feat, centers, 0.1)
         args = (cl, *sums)

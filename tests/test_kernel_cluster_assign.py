@@ -10,7 +10,8 @@ import torch
 
 from conftest import requires_cuda
 from samic_fast import ops, ref
-from samic_fast.kernels import cluster_assign, cluster_assign_fwd
+from samic_fast.custom_ops import cluster_assign
+from samic_fast.kernels import cluster_assign_fwd
 from samic_fast.kernels._utils import cdiv
 from samic_fast.kernels.cluster_assign import _cluster_assign_config
 
@@ -34,7 +35,8 @@ def run_poisoned(feat, centers):
     nblk = cdiv(h * w, _cluster_assign_config(k)["BLOCK_L"])
     cluster = torch.full((b, h * w), -5, dtype=torch.int32, device=feat.device)
     partial = torch.full((3, b, nblk, k), -7777, dtype=torch.int32, device=feat.device)
-    out = cluster_assign_fwd(feat, centers, cluster=cluster, partial=partial)
+    pos_row, pos_col = ref.positional_tables(h, w, feat.shape[1], feat.device)
+    out = cluster_assign_fwd(feat, centers, pos_row, pos_col, ref.NORM_EPS, cluster=cluster, partial=partial)
     assert out[0] is cluster
     return out
 

@@ -12,7 +12,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from conftest import LOW_PRECISION_FACTOR, LOW_PRECISION_FLOOR, SCAN_RTOL_RMS, rel_rms, requires_cuda
 from samic_fast import ops, ref
-from samic_fast.kernels import sass_scan, sass_scan_fwd, scan_flops, selective_scan
+from samic_fast.custom_ops import sass_scan, scan_flops, selective_scan
+from samic_fast.kernels import sass_scan_fwd
 from samic_fast.mamba_ref import mamba_available, mamba_scan_channel_last
 
 SHAPES = [(1, 1, 1, 1), (2, 37, 11, 5), (1, 50, 7, 17), (3, 23, 1, 3), (1, 45, 13, 64)]
@@ -184,7 +185,7 @@ def test_deterministic_bitwise(dtype):
 
 
 def test_flop_formula():
-    assert scan_flops((2, 100, 8), (8, 16)) == 9 * 2 * 100 * 8 * 16
+    assert scan_flops(2, 100, 8, 16) == 9 * 2 * 100 * 8 * 16
 
 
 # ----------------------------------------------------------------------------- GPU, §4 shapes
@@ -242,22 +243,120 @@ def test_no_permuted_copies_cuda():
 
 
 def test_gpu_chunking_fills_an_h100_at_batch_one(monkeypatch):
-    """The CUDA launch sizing (checked on CPU by pretending to be a 132-SM GPU)."""
+    """The CUDA launch sizing (checked on CPU by pretending to be a 132-SM GPU): at every model
+    shape (L from 384 to 98,304, D from 64 to 512, N up to 64) batch 1 gets at least
+    WARPS_PER_SM one-warp programs per SM, or chunks of the minimum length."""
     import importlib
 
-    # The package re-exports the function sass_scan, which shadows the submodule's attribute.
     mod = importlib.import_module("samic_fast.kernels.sass_scan")
-
     monkeypatch.setattr(mod, "is_interpreter", lambda: False)
     monkeypatch.setattr(mod, "num_sms", lambda device: 132)
-    for L, d in KODAK.values():
-        cfg = mod._scan_config(d, 16, torch.device("cuda"))
-        n_dblk = -(-d // cfg["BLOCK_D"])
-        chunk = mod._chunk_len(L, 1, n_dblk, torch.device("cuda"))
-        assert chunk >= 256 and chunk & (chunk - 1) == 0
-        nchunk = -(-L // chunk)
-        # Enough programs for every SM at the large shapes; never fewer than one chunk.
-        if L >= 24576:
-            assert n_dblk * nchunk >= 4 * 132
+    cuda = torch.device("cuda")
+    for L in (384, 1536, 6144, 24576, 98304):
+        for d in (64, 128, 192, 256, 384, 512):
+            for n in (16, 64):
+                cfg = mod._scan_config(d, n)
+                n_dblk = -(-d // cfg["BLOCK_D"])
+                chunk = mod._chunk_len(L, 1, n_dblk, cuda)
+                assert chunk >= mod.MIN_CHUNK and chunk & (chunk - 1) == 0
+                programs = n_dblk * -(-L // chunk)
+                assert programs >= mod.WARPS_PER_SM * 132 or chunk == mod.MIN_CHUNK, (L, d, n, chunk)
+                assert chunk <= 2 * L / (mod.WARPS_PER_SM * 132 / n_dblk) or chunk == mod.MIN_CHUNK
     # A batch that already fills the device scans each sequence in one chunk (no carry pass).
-    assert mod._chunk_len(6144, 256, 8, torch.device("cuda")) >= 6144
+    assert mod._chunk_len(6144, 2048, 8, cuda) >= 6144
+
+
+def _last_state_ref(op, inp, perm, softplus=True):
+    args = (inp["x"], inp["dt"], inp["A"], inp["Bm"], inp["Cm"])
+    kw = dict(D=inp["D"], z=inp["z"], dt_bias=inp["dt_bias"], delta_softplus=softplus, return_last_state=True)
+    if op == "sass":
+        return ref.sass_scan_ref(*args, perm, **kw)
+    return ref.selective_scan_ref(*args, **kw)
+
+
+@pytest.mark.parametrize("op", ["sass", "selective"])
+@pytest.mark.parametrize("shape", [(2, 37, 11, 5), (1, 9, 3, 1), (1, 13, 5, 64)], ids=["L37-N5", "L9-N1", "L13-N64"])
+def test_last_state_matches_reference(shape, op):
+    inp, perm = make_inputs(*shape, seed=20)
+    b, L, d, n = shape
+    last = torch.full((b, d, n), float("nan"))
+    y = sass_scan_fwd(inp["x"], inp["dt"], inp["A"], inp["Bm"], inp["Cm"], perm if op == "sass" else None,
+                      inp["D"], inp["z"], inp["dt_bias"], True, last_state=last)
+    y64, last64 = _last_state_ref(op, as64(inp), perm)
+    check_fp32(y, y64)
+    assert rel_rms(last, last64) <= SCAN_RTOL_RMS[torch.float32]
+    # Through the custom ops and ops layer, as users call it.
+    fn = (lambda *a, **k: ops.sass_scan(*a[:5], perm, *a[5:], **k)) if op == "sass" else ops.selective_scan
+    y2, last2 = fn(inp["x"], inp["dt"], inp["A"], inp["Bm"], inp["Cm"], inp["D"], inp["z"], inp["dt_bias"],
+                   return_last_state=True, backend="triton")
+    assert torch.equal(y2, y) and torch.equal(last2, last)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+def test_strided_channel_first_inputs_without_copies(dtype):
+    """(B, D, L) storage read through (B, L, D) views: the result equals the contiguous run."""
+    inp, perm = make_inputs(2, 19, 7, 4, dtype=dtype, seed=21)
+    cf = {k: (v.transpose(1, 2).contiguous().transpose(1, 2) if k in ("x", "dt", "z", "Bm", "Cm") else v)
+          for k, v in inp.items()}
+    assert not cf["x"].is_contiguous() and cf["x"].stride() == (19 * 7, 1, 19)
+    y_cf = sass_scan_fwd(cf["x"], cf["dt"], cf["A"], cf["Bm"], cf["Cm"], perm, cf["D"], cf["z"], cf["dt_bias"], True)
+    assert y_cf.stride() == cf["x"].stride()  # allocated like x: (B, D, L) storage
+    assert torch.equal(y_cf, run_fused("sass", inp, perm))
+
+
+@pytest.mark.parametrize("groups", [2, 3])
+def test_grouped_bc_matches_per_group_reference(groups):
+    from samic_fast.custom_ops import reference_scan
+
+    b, L, d, n = 2, 17, 6 * groups // 2 if groups == 2 else 9, 5
+    inp, perm = make_inputs(b, L, d, n, seed=22)
+    g = torch.Generator().manual_seed(23)
+    Bg, Cg = torch.randn(b, groups, L, n, generator=g), torch.randn(b, groups, L, n, generator=g)
+    args = (inp["x"], inp["dt"], inp["A"], Bg, Cg)
+    y = sass_scan_fwd(*args, None, inp["D"], inp["z"], inp["dt_bias"], True)
+    y64, _ = reference_scan(*(t.double() for t in args), None, *(inp[k].double() for k in ("D", "z", "dt_bias")))
+    check_fp32(y, y64)
+    # Each group alone is an ungrouped scan of its channels.
+    size = d // groups
+    ch = slice(size, 2 * size)
+    y1 = sass_scan_fwd(inp["x"][..., ch], inp["dt"][..., ch], inp["A"][ch], Bg[:, 1], Cg[:, 1], None,
+                       inp["D"][ch], inp["z"][..., ch], inp["dt_bias"][ch], True)
+    assert rel_rms(y1, y[..., ch]) <= 1e-6
+
+
+@pytest.mark.gpu
+def test_tensors_on_a_second_gpu():
+    """Tensors on cuda:1 while cuda:0 is current: the launchers enter the tensors' device
+    (kernels/_utils.on_device); without it Triton would launch on GPU 0 with GPU 1 pointers."""
+    if torch.cuda.device_count() < 2:
+        pytest.skip("needs two CUDA GPUs")
+    inp, perm = make_inputs(1, 300, 40, 16, seed=24, device="cuda:1")
+    assert torch.cuda.current_device() == 0
+    y = run_fused("sass", inp, perm)
+    assert y.device == torch.device("cuda:1")
+    cpu = {k: None if v is None else v.cpu() for k, v in inp.items()}
+    check_fp32(y.cpu(), run_ref("sass", as64(cpu), perm.cpu()))
+    feat, centers = torch.randn(1, 8, 9, 11, device="cuda:1"), torch.randn(5, 8, device="cuda:1")
+    cl, *sums = ops.cluster_assign(feat, centers, 0.1, backend="triton")
+    perm2, _ = ops.scan_order(cl, *sums, 9, 11, backend="triton")
+    assert cl.device == perm2.device == torch.device("cuda:1")
+    ref_cl, *_ = ref.cluster_assign_ref(feat, centers, 0.1)
+    assert (cl == ref_cl).float().mean() > 0.99
+
+
+def test_kernels_import_nothing_from_samic_fast():
+    """kernels/ is self-contained: the launchers take tensors, the ops layer does the rest."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "kernels"
+    files = sorted(root.glob("*.py"))
+    assert len(files) >= 4
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            assert not any(n == "samic_fast" or n.startswith("samic_fast.") for n in names), (path.name, names)

@@ -18,7 +18,7 @@ TINY = SAMICConfig(channels=(16, 16, 16, 32, 16, 32), N=16, depths=(1, 1, 1), hy
 
 @pytest.mark.slow
 def test_triton_backend_round_trip_is_exact_and_deterministic(monkeypatch):
-    import samic_fast.kernels as kernels
+    import samic_fast.custom_ops as kernels
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = default_model(TINY, backend="triton").to(device)
