@@ -12,6 +12,10 @@ Providers:
 - ``mamba_cuda``: mamba-ssm's CUDA ``selective_scan_fn`` (needs a CUDA build of mamba-ssm; see
   README, "Reproducing the benchmarks"), on inputs already in its native ``(B, D, L)`` layout; for ``sass_scan`` the
   permutation is a ``torch.gather`` before and a ``scatter`` after the scan, inside the timing.
+- ``dropin``: :func:`samic_fast.ops.selective_scan_fn` (triton), mamba-ssm's signature, on the
+  same ``(B, D, L)`` inputs as ``mamba_cuda`` (the one-line swap a Mamba user makes); the kernel
+  reads them through strides, so the row compares the fused scan with mamba-ssm's CUDA scan on
+  equal terms. ``sass_scan`` gathers and scatters around it as ``mamba_cuda`` does.
 - ``mamba_ref``: mamba-ssm's pure-PyTorch ``selective_scan_ref`` (a Python step per token, and it
   materialises ``(B, D, L, N)``), also ``(B, D, L)`` layout; skipped above
   :data:`MAMBA_REF_MAX_TOKENS` tokens unless asked for, to bound run time.
@@ -35,7 +39,7 @@ from samic_fast.backend import triton_interpreter_enabled
 from .shapes import Shape
 
 OPS: tuple[str, ...] = ("cluster_assign", "scan_order", "selective_scan", "sass_scan", "sass")
-PROVIDERS: tuple[str, ...] = ("reference", "triton", "compile", "mamba_cuda", "mamba_ref")
+PROVIDERS: tuple[str, ...] = ("reference", "triton", "compile", "mamba_cuda", "dropin", "mamba_ref")
 #: Largest L the Triton interpreter is asked to run on CPU.
 TRITON_CPU_MAX_TOKENS = 256
 #: Largest number of unrolled reference-scan blocks handed to torch.compile.
@@ -223,6 +227,17 @@ def build(
         if scan is None:
             raise Unavailable(mamba_unavailable_reason(device))
         return _probe(_mamba_callable(op, inputs, scan), "mamba-ssm CUDA")
+    if provider == "dropin":
+        if op not in ("selective_scan", "sass_scan"):
+            raise Unavailable(f"selective_scan_fn is the drop-in for mamba-ssm's scan, not {op}")
+        if device.type == "cpu" and (not triton_interpreter_enabled() or shape.seqlen > TRITON_CPU_MAX_TOKENS):
+            raise Unavailable("the drop-in runs the triton kernels: on CPU only under the interpreter, "
+                              f"L <= {TRITON_CPU_MAX_TOKENS}")
+
+        def dropin(*args, **kwargs):
+            return ops.selective_scan_fn(*args, **kwargs, backend="triton")
+
+        return _probe(_mamba_callable(op, inputs, dropin), "selective_scan_fn")
     if provider == "mamba_ref":
         if op not in ("selective_scan", "sass_scan"):
             raise Unavailable(f"mamba-ssm has no {op}")

@@ -80,7 +80,7 @@ WARPS_PER_SM = 8
 #: chunk) outweighs the rows it covers.
 MIN_CHUNK = 8
 #: Chunk length under the interpreter: tiny, so test shapes cross several chunks.
-INTERPRETER_CHUNK = 4
+INTERPRETER_CHUNK = 8
 #: Chunk tile of the carry scan (chunks composed per associative scan).
 CARRY_BLOCK_C = 32
 #: Software-pipelining depth of the step loops on a GPU.
@@ -199,11 +199,14 @@ def _scan_step(h, A2, bias, t, L, b, perm_ptr, s_pb, s_pl,
     shared by pass 1 and pass 3 so both compute the state with the same operations. Returns the
     new state, the row it read (``perm[t]`` or ``t``), the step mask and that row's ``x``, ``delta``."""
     tmask = dmask & (tl.full(d_offs.shape, t, tl.int32) < L)
+    # Steps past the end (the last chunk's tail) read row L-1's inputs and add nothing (delta is
+    # zeroed below): clamped, not masked, so the Bm/Cm row loads stay in bounds without a scalar
+    # condition in their masks (Triton 3.9 interpreter, kernels/_utils.py).
+    t_in = tl.minimum(t, L - 1)
     if HAS_PERM:
-        # Clamped, not masked: a scalar mask would meet block masks below (Triton 3.9 interpreter).
-        r = tl.load(perm_ptr + b * s_pb + tl.minimum(t, L - 1) * s_pl).to(tl.int64)
+        r = tl.load(perm_ptr + b * s_pb + t_in * s_pl).to(tl.int64)
     else:
-        r = t.to(tl.int64)
+        r = t_in.to(tl.int64)
     xv = tl.load(x_ptr + b * s_xb + r * s_xl + d_offs * s_xd, mask=tmask, other=0.0).to(A2.dtype)
     dv = tl.load(dt_ptr + b * s_tb + r * s_tl + d_offs * s_td, mask=tmask, other=0.0).to(A2.dtype)
     if HAS_DT_BIAS:

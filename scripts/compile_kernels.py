@@ -46,25 +46,40 @@ def comp(kernel, args, num_warps=4, tag=""):
     return k
 
 P = {"fp32": "*fp32", "bf16": "*bf16", "fp16": "*fp16", "fp64": "*fp64"}
-for xdt, perm, bias, sp in itertools.product(["fp32", "bf16", "fp16", "fp64"], [None, "*i32", "*i64"], [False, True], [False, True]):
+# Strides: the row stride is a run-time int; the channel/state strides are 1 (contiguous,
+# specialised by Triton at launch) or a run-time int (mamba's (B, D, L) layout, transposed views).
+for xdt, perm, bias, sp, unit in itertools.product(["fp32", "bf16", "fp16", "fp64"], [None, "*i32", "*i64"],
+                                                   [False, True], [False, True], [True, False]):
+    if not unit and (xdt in ("fp16", "fp64") or perm is not None or bias != sp):
+        continue  # the strided (drop-in) form is selective_scan only; fp32/bf16 cover its dtypes
     fp64 = xdt == "fp64"; st = "*fp64" if fp64 else "*fp32"; x = P[xdt]
-    common = dict(L="i32", D="i32", N="i32", NCHUNK="i32", CHUNK=256, DELTA_SOFTPLUS=sp, IS_FP64=fp64,
-                  HAS_PERM=perm is not None, HAS_DT_BIAS=bias, BLOCK_D=32, BLOCK_N=16)
-    tag = f"_{xdt}_{'p' if perm else 'np'}{perm or ''}_{int(bias)}{int(sp)}".replace("*", "")
-    comp(S._sass_scan_chunk_state_kernel, dict(common, x_ptr=x, dt_ptr=x, A_ptr="*fp32", Bm_ptr=x,
-         perm_ptr=perm, dt_bias_ptr="*fp32" if bias else None, state_ptr=st, dsum_ptr=st), 2, tag)
-    for init, hd, hz in itertools.product([False, True], [False, True], [False, True]):
-        comp(S._sass_scan_fwd_kernel, dict(common, x_ptr=x, dt_ptr=x, A_ptr="*fp32", Bm_ptr=x, Cm_ptr=x,
-             perm_ptr=perm, D_ptr="*fp32" if hd else None, z_ptr=x if hz else None,
-             dt_bias_ptr="*fp32" if bias else None, state_ptr=st, y_ptr=x, HAS_INIT=init,
-             OUT_BF16=xdt == "bf16", HAS_D=hd, HAS_Z=hz), 2, tag + f"_{int(init)}{int(hd)}{int(hz)}")
+    one = 1 if unit else "i32"
+    for bn, bd in ((16, 64), (32, 32), (64, 16)):
+        if bn != 16 and (xdt != "fp32" or not sp or not unit):
+            continue  # larger states: the block shape changes, not the dtype/flag logic
+        common = dict(L="i32", D="i32", N="i32", GROUP_D="i32", NCHUNK="i32", CHUNK=256, NUM_STAGES=3,
+                      DELTA_SOFTPLUS=sp, IS_FP64=fp64, HAS_PERM=perm is not None, HAS_DT_BIAS=bias,
+                      BLOCK_D=bd, BLOCK_N=bn)
+        ins = dict(x_ptr=x, s_xb="i32", s_xl="i32", s_xd=one, dt_ptr=x, s_tb="i32", s_tl="i32", s_td=one,
+                   A_ptr="*fp32", s_ad="i32", s_an="i32", Bm_ptr=x, s_bb="i32", s_bg="i32", s_bl="i32", s_bn=one,
+                   perm_ptr=perm, s_pb="i32", s_pl=1, dt_bias_ptr="*fp32" if bias else None, s_bias=1)
+        tag = f"_{xdt}_{'p' if perm else 'np'}{perm or ''}_{int(bias)}{int(sp)}{int(unit)}_n{bn}".replace("*", "")
+        comp(S._sass_scan_chunk_state_kernel, dict(common, **ins, state_ptr=st, dsum_ptr=st), 1, tag)
+        for init, hd, hz in itertools.product([False, True], [False, True], [False, True]):
+            if bn != 16 and (hd != hz):
+                continue  # the other state sizes: with and without every optional input
+            comp(S._sass_scan_fwd_kernel, dict(common, **ins, Cm_ptr=x, s_cb="i32", s_cg="i32", s_cl="i32",
+                 s_cn=one, D_ptr="*fp32" if hd else None, s_dd=1, z_ptr=x if hz else None, s_zb="i32",
+                 s_zl="i32", s_zd=one, state_ptr=st, y_ptr=x, s_yb="i32", s_yl="i32", s_yd=one,
+                 last_ptr=st, HAS_INIT=init, OUT_BF16=xdt == "bf16", HAS_D=hd, HAS_Z=hz, HAS_LAST=True),
+                 1, tag + f"_{int(init)}{int(hd)}{int(hz)}")
 for fp64 in (False, True):
     st = "*fp64" if fp64 else "*fp32"
-    comp(S._sass_scan_carry_kernel, dict(A_ptr="*fp32", state_ptr=st, dsum_ptr=st, D="i32", N="i32",
-         NCHUNK="i32", IS_FP64=fp64, BLOCK_D=32, BLOCK_N=16), 2, f"_{int(fp64)}")
+    comp(S._sass_scan_carry_kernel, dict(A_ptr="*fp32", s_ad="i32", s_an="i32", state_ptr=st, dsum_ptr=st,
+         D="i32", N="i32", NCHUNK="i32", IS_FP64=fp64, BLOCK_C=32, BLOCK_E=128), 4, f"_{int(fp64)}")
 for xdt in ["fp32", "bf16", "fp16", "fp64"]:
-    comp(CA._cluster_assign_fwd_kernel, dict(feat_ptr=P[xdt], centers_ptr=P[xdt], sin_ptr="*fp32",
-         cos_ptr="*fp32", cluster_ptr="*i32", partial_ptr="*i32", C="i32", W="i32", L="i32", K="i32",
+    comp(CA._cluster_assign_fwd_kernel, dict(feat_ptr=P[xdt], centers_ptr=P[xdt], pos_row_ptr="*fp32",
+         pos_col_ptr="*fp32", cluster_ptr="*i32", partial_ptr="*i32", C="i32", W="i32", L="i32", K="i32",
          NBLK="i32", HALF="i32", PLANE="i32", NORM_EPS=1e-6, IS_FP64=xdt == "fp64", BLOCK_L=256,
          BLOCK_K=32), 4, f"_{xdt}")
 for cl in ("*i32", "*i64"):
