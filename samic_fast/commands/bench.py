@@ -4,6 +4,9 @@
 Prints, per device, the device name and torch/triton/CUDA versions, (a) a kernel table per shape,
 (b) the paper's Table 1/3 replica, (c) the performance targets with met / missed. Without
 ``--device`` it runs CUDA (when present) and then CPU, the CPU section timing the reference path.
+
+``--static`` needs no GPU: it compiles the fused op's kernels for sm_90 and predicts H100 times
+from their SASS (:mod:`samic_fast.bench.static`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,12 @@ def register(subparsers) -> None:
         description="Benchmark the SASS ops and the SAMIC network: kernel tables per shape, the "
                     "paper's Table 1/3 replica, and the performance targets.",
     )
+    p.add_argument("--static", action="store_true",
+                   help="no GPU needed: compile the fused SASS op's kernels for sm_90 at each shape, "
+                        "count their SASS and predict H100 times (default shapes: s1,s2,s3 and the "
+                        "model's SASS shapes)")
+    p.add_argument("--dump", metavar="DIR", help="with --static: write each kernel variant's SASS "
+                   "and PTX to DIR")
     p.add_argument("--quick", action="store_true",
                    help="fewer repetitions, no torch.compile; on CPU reduced shapes and a 128x128 "
                         "network input (under 5 minutes on 2 cores)")
@@ -42,6 +51,10 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.static:
+        from samic_fast.bench.static import run as run_static
+
+        return run_static(args.shapes, args.json, args.dump, quiet=args.quiet)
     import torch
 
     from samic_fast.bench.providers import OPS, PROVIDERS

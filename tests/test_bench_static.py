@@ -1,0 +1,96 @@
+"""The static performance report (``samic-fast bench --static``), no GPU needed.
+
+Both tests run a child process without TRITON_INTERPRET (conftest sets it here; the static
+report needs Triton's compiler). The counter is checked on purpose-written probe kernels whose
+per-step counts are known (tests/_static_probe_kernels.py): a run-time-bounded loop that LLVM
+unrolls by a run-time count (remainder loop), and a ``tl.range`` loop unrolled at compile time.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PROBE = r"""
+import json, sys, torch
+sys.path.insert(0, sys.argv[1])
+import _static_probe_kernels as P
+from samic_fast.bench.launch_capture import capture, compile_launch
+from samic_fast.bench.sass_analysis import analyze_cubin
+out = {}
+for unrolled in (False, True):
+    steps = 1024
+    with capture(kernel_packages=("_static_probe_kernels",)) as launches:
+        P.launch(torch.empty(steps, 32, device="meta"), torch.empty(32, device="meta"), steps, unrolled)
+    assert len(launches) == 1, launches
+    la = launches[0]
+    rep, _ = analyze_cubin(compile_launch(la).asm["cubin"], steps)
+    d = rep.to_dict()
+    d.update(grid=la.grid, num_warps=la.num_warps, steps_arg=la.scalar_args())
+    out["unrolled" if unrolled else "while"] = d
+print(json.dumps(out))
+"""
+
+
+def _nvidia_backend_or_skip():
+    try:
+        from triton.backends import backends
+    except Exception:  # pragma: no cover - very old triton
+        pytest.skip("this triton has no backend registry")
+    if "nvidia" not in backends:
+        pytest.skip("triton's NVIDIA backend is not installed")
+
+
+def _run(args, timeout=300):
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["OMP_NUM_THREADS"] = "1"
+    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+def test_counter_on_probe_kernels_with_known_counts():
+    _nvidia_backend_or_skip()
+    proc = _run([sys.executable, "-c", PROBE, str(ROOT / "tests")])
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    for kind in ("while", "unrolled"):
+        r = res[kind]
+        # Launch captured as the runtime would bind it: one program of one warp.
+        assert r["grid"] == [1, 1, 1] and r["num_warps"] == 1, r
+        assert r["unroll_found"], r
+        assert r["mufu_per_step"] == 3.0, (kind, r)  # three exp2 of 32 lanes: one MUFU.EX2 each
+        assert r["global_loads_per_step"] == 1.0, (kind, r)
+        assert r["shuffles_per_step"] == 0 and r["barriers_per_step"] == 0, r
+        assert r["async_copies"] == 0 and r["spills"] == 0 and r["registers"] > 0, r
+        # exp2 + its FMA per MUFU, the load and loop overhead: few instructions a step.
+        assert 6 <= r["instructions_per_step"] <= 16, (kind, r)
+        # The three exp2 are a dependent chain: at least 3 x (MUFU + FMA) latency per step.
+        assert r["latency_cycles_per_step"] >= 3 * 24, (kind, r)
+    # The run-time loop is unrolled by LLVM (with a remainder loop); the tl.range one further.
+    assert res["while"]["unroll"] > 1 and res["unrolled"]["unroll"] >= 4
+
+
+def test_bench_static_json_layout(tmp_path):
+    _nvidia_backend_or_skip()
+    out = tmp_path / "static.json"
+    proc = _run([sys.executable, "-m", "samic_fast", "bench", "--static", "--shapes", "tiny",
+                 "--json", str(out)])
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert "predicted, sm_90 static, no GPU" in proc.stdout
+    report = json.loads(out.read_text())
+    (shape,) = report["shapes"]
+    assert {"name", "L", "D", "N", "floor_us", "predicted_us", "kernels"} <= shape.keys()
+    assert (shape["name"], shape["L"], shape["D"], shape["N"]) == ("tiny", 256, 32, 16)
+    assert 0 < shape["floor_us"] < shape["predicted_us"]
+    assert shape["kernels"], shape
+    for k in shape["kernels"]:
+        assert {"name", "registers", "spills", "instructions_per_step", "mufu_per_step",
+                "async_copies"} <= k.keys()
+        assert k["name"].startswith("_") and k["registers"] > 0 and k["instructions_per_step"] > 0
+        # The scan evaluates exp(delta * A) for every state: at least one MUFU a step.
+        assert k["mufu_per_step"] >= 1
+        assert k["predicted_us"] > 0 and k["bound"] in ("issue", "mufu", "latency", "memory")
