@@ -368,18 +368,19 @@ def format_report(report: dict) -> str:
     krows = []
     for s in report["shapes"]:
         if s.get("error"):
-            krows.append([s["name"], "error: " + s["error"]] + [""] * 11)
+            krows.append([s["name"], "error: " + s["error"]] + [""] * 12)
         for k in s["kernels"]:
             krows.append([s["name"], k["name"], "x".join(map(str, k["grid"])), str(k["num_warps"]),
                           str(k["warps_per_sm"]), str(k["registers"]), str(k["spills"]),
                           str(k["shared_bytes"]), _fmt(k["instructions_per_step"]),
                           _fmt(k["mufu_per_step"], "{:.2f}"),
                           f"{_fmt(k['shuffles_per_step'], '{:g}')}/{_fmt(k['barriers_per_step'], '{:g}')}",
-                          str(k["async_copies"]), f"{k['steps_per_program']}",
+                          str(k["async_copies"]), _fmt(k["latency_cycles_per_step"], "{:.0f}"),
+                          f"{k['steps_per_program']}",
                           f"{_fmt(k['predicted_us'])} ({k['bound']})"])
     lines.append(md_table(["shape", "kernel", "grid", "warps", "warps/SM", "regs", "spills", "smem B",
-                           "instr/step", "MUFU/step", "shfl/bar per step", "async", "steps",
-                           "predicted us (bound)"], krows, "llrrrrrrrrrrrl"))
+                           "instr/step", "MUFU/step", "shfl/bar per step", "async", "latency cyc/step",
+                           "steps", "predicted us (bound)"], krows, "llrrrrrrrrrrrrl"))
     lines.append("")
     lines.append("Targets from the predictions (fused op <= 2 x max(floor, 5 us)); mamba-ssm CUDA, "
                  "reference-path and network targets need a GPU (scripts/gpu_check.sh).")
