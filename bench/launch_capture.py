@@ -127,7 +127,7 @@ def _autotuner_run(self, *args, **kwargs):
 
 
 @contextlib.contextmanager
-def capture(kernel_packages: tuple[str, ...] = ("samic_fast.kernels",)) -> Iterator[list[Launch]]:
+def capture(kernel_packages: tuple[str, ...] = ("samic_fast",)) -> Iterator[list[Launch]]:
     """Record (and skip) every Triton launch inside the ``with`` block."""
     require_compiler()
     from triton.runtime import autotuner
@@ -138,15 +138,13 @@ def capture(kernel_packages: tuple[str, ...] = ("samic_fast.kernels",)) -> Itera
                                          (autotuner.Autotuner, "run", autotuner.Autotuner.__dict__["run"])]
     JITFunction.run = _record(launches)
     autotuner.Autotuner.run = _autotuner_run
-    # Every module of the kernel packages that holds a function named num_sms (imported from
-    # the shared helpers) sees the virtual device's SM count.
-    originals = {}
+    # Every loaded module of the given packages that holds a function named num_sms (the
+    # launchers' one way to read the SM count, kernels/_utils.py) sees the virtual device's.
     for name, mod in list(sys.modules.items()):
         if mod is None or not name.startswith(kernel_packages):
             continue
-        fn = mod.__dict__.get("num_sms")
+        fn = getattr(mod, "__dict__", {}).get("num_sms")
         if callable(fn):
-            originals.setdefault(id(fn), fn)
             saved.append((mod, "num_sms", fn))
     for mod_or_cls, attr, _ in saved[2:]:
         setattr(mod_or_cls, attr, lambda device=None: VIRTUAL_SMS)

@@ -133,9 +133,14 @@ def fused_op_inputs(shape: Shape, dtype_name: str = "float32") -> tuple:
 
 def capture_fused_op(shape: Shape):
     """Launches of the fused op at ``shape``, recorded on meta tensors."""
-    import samic_fast.kernels  # noqa: F401  registers the custom ops
+    import importlib
 
     from .launch_capture import capture, custom_op_impl
+
+    # Whichever layer registers the custom ops (the kernels package today, the ops layer after
+    # issue 10's split), importing both registers them.
+    for name in ("samic_fast.ops", "samic_fast.kernels"):
+        importlib.import_module(name)
 
     impl = custom_op_impl(FUSED_OP)
     with capture() as launches:

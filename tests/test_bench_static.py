@@ -94,3 +94,77 @@ def test_bench_static_json_layout(tmp_path):
         # The scan evaluates exp(delta * A) for every state: at least one MUFU a step.
         assert k["mufu_per_step"] >= 1
         assert k["predicted_us"] > 0 and k["bound"] in ("issue", "mufu", "latency", "memory")
+
+
+# ---- in-process: the SASS parser and the model on hand-made inputs (no compiler) -------------
+
+SASS_NESTED = """
+        /*0000*/                   MOV R2, RZ ;
+.L_x_0:
+        /*0010*/                   MOV R3, RZ ;
+.L_x_1:
+        /*0020*/                   LDG.E R4, desc[UR4][R6.64] ;
+        /*0030*/                   FMUL R5, R4, R4 ;
+        /*0040*/                   MUFU.EX2 R5, R5 ;
+        /*0050*/                   SHFL.BFLY PT, R8, R5, 0x1, 0x1f ;
+        /*0060*/                   IADD3 R3, R3, 0x1, RZ ;
+        /*0070*/                   ISETP.GE.AND P0, PT, R3, R9, PT ;
+        /*0080*/              @!P0 BRA `(.L_x_1) ;
+        /*0090*/                   IADD3 R2, R2, 0x1, RZ ;
+        /*00a0*/                   ISETP.GE.AND P1, PT, R2, R10, PT ;
+        /*00b0*/              @!P1 BRA `(.L_x_0) ;
+        /*00c0*/                   EXIT ;
+.L_x_2:
+        /*00d0*/                   BRA `(.L_x_2);
+        /*00e0*/                   NOP;
+"""
+
+
+def test_sass_parser_finds_the_innermost_loop_and_its_chain():
+    from samic_fast.bench.sass_analysis import LATENCY, analyze_sass
+
+    rep = analyze_sass(SASS_NESTED, {"REG": 12, "SHARED": 0})
+    assert [(lp.instructions, lp.innermost) for lp in rep.loops] == [(11, False), (7, True)]
+    assert rep.instructions_per_step == 7 and rep.unroll == 1 and rep.unroll_found
+    assert (rep.mufu_per_step, rep.shuffles_per_step, rep.global_loads_per_step) == (1, 1, 1)
+    assert rep.instructions_total == 14 and rep.instructions_outside_loop == 7  # NOP not counted
+    # LDG -> FMUL -> MUFU -> SHFL is one dependent chain: its latencies add up.
+    lat = dict(LATENCY)
+    assert rep.latency_cycles_per_step >= lat["LDG"] + 4 + lat["MUFU"]
+
+
+def test_model_terms_and_shape_adapters():
+    import math
+
+    from samic_fast.bench import static
+    from samic_fast.bench.hardware import H100
+    from samic_fast.bench.sass_analysis import SassReport
+    from samic_fast.bench.shapes import Shape
+
+    class FakeLaunch:
+        grid, num_warps, tensor_bytes = (264, 1, 1), 2, 3_000_000
+        programs = 264
+
+        def scalar_args(self):
+            return {"CHUNK": 512, "BLOCK_D": 32}
+
+    sass = SassReport(registers=64, stack_bytes=0, shared_bytes=0, local_bytes=0, spills=0,
+                      instructions_total=300, async_copies=0, loops=[], instructions_per_step=200,
+                      mufu_per_step=8, latency_cycles_per_step=1000, instructions_outside_loop=100)
+    shape = Shape("x", 64, 64, 256)
+    steps = static.steps_per_program(FakeLaunch(), shape)
+    assert steps == 512  # min(CHUNK, L)
+    p = static.predict_kernel(sass, FakeLaunch(), steps, H100)
+    assert p.programs_per_sm == 2 and p.waves == 1 and p.warps_per_sm == 4
+    clock_us = 1e6 / H100.clock_hz
+    assert math.isclose(p.latency_us, (512 * 1000 + static.PROLOGUE_CYCLES) * clock_us)
+    assert math.isclose(p.issue_us, 2 * 2 * (512 * 200 + 100) / 4 * clock_us)
+    assert math.isclose(p.mufu_us, 2 * 2 * 512 * 8 * 8 / 4 * clock_us)
+    assert p.bound == "latency" and math.isclose(p.predicted_us, p.latency_us + H100.launch_us)
+    # Register-limited occupancy: 255 registers x 32 lanes x 8 warps leaves one program per SM.
+    assert static.resident_programs(255, 0, 8) == 1 and static.resident_programs(32, 0, 1) == 32
+    # The layout's SASS shapes may come as Shapes, objects, dicts or tuples.
+    assert static._as_shape((96, 64, 256), "a") == Shape("a", 96, 64, 256, 16, 1)
+    assert static._as_shape({"h": 48, "w": 32, "d_inner": 384, "d_state": 16}, "b").dim == 384
+    with pytest.raises(ValueError):
+        static._as_shape({"h": 48}, "c")
