@@ -20,7 +20,9 @@ How "per step of the steady-state loop" is counted (:func:`analyze_sass`):
    loop or peeled steps after unrolling by a run-time count): ``unroll = inc / inc0``;
    (b) a constant bound ``B`` (a constexpr trip count): ``B / inc`` iterations cover the
    ``expected_steps`` of a program (given by the caller), ``unroll = expected_steps / (B / inc)``;
-   (c) ``inc == 1``: one step. Otherwise ``unroll`` is 1 and ``unroll_found`` is False.
+   (c) ``inc == 1``: one step; (d) the caller's hint (a loop over tiles of ``BLOCK_C`` chunks
+   processes ``BLOCK_C`` steps an iteration), used only when (a)-(c) find nothing. Otherwise
+   ``unroll`` is 1 and ``unroll_found`` is False.
    A loop unrolled completely leaves no loop: then the per-step counts are the whole kernel's
    divided by ``expected_steps``.
 5. Per step = body count / ``unroll``. SASS counts are per warp: every warp of a program issues
@@ -319,7 +321,7 @@ def _count(body: list[Insn], prefixes: tuple[str, ...]) -> int:
 
 
 def analyze_sass(text: str, resources: Optional[dict] = None,
-                 expected_steps: Optional[int] = None) -> SassReport:
+                 expected_steps: Optional[int] = None, unroll_hint: Optional[int] = None) -> SassReport:
     insns, labels = parse_sass(text)
     insns_no_nop = [i for i in insns if i.op != "NOP"]
     ranges = find_loops(insns, labels)
@@ -328,6 +330,8 @@ def analyze_sass(text: str, resources: Optional[dict] = None,
         body = [i for i in insns_no_nop if start <= i.addr <= end]
         inner = not any(s >= start and e <= end and (s, e) != (start, end) for s, e in ranges)
         unroll, found = detect_unroll(body, expected_steps, insns_no_nop)
+        if not found and unroll_hint:
+            unroll = unroll_hint
         counts = {
             "mufu": _count(body, MUFU_OPS),
             "shuffles": _count(body, SHUFFLE_OPS),
@@ -378,11 +382,12 @@ def analyze_sass(text: str, resources: Optional[dict] = None,
     return report
 
 
-def analyze_cubin(cubin: bytes, expected_steps: Optional[int] = None) -> tuple[SassReport, str]:
+def analyze_cubin(cubin: bytes, expected_steps: Optional[int] = None,
+                  unroll_hint: Optional[int] = None) -> tuple[SassReport, str]:
     """Report and SASS text of a cubin; ``expected_steps`` (steps per program) resolves the
-    unrolling of loops with a constant trip count."""
+    unrolling of loops with a constant trip count, ``unroll_hint`` is step (d)."""
     text = disassemble(cubin)
-    return analyze_sass(text, resource_usage(cubin), expected_steps), text
+    return analyze_sass(text, resource_usage(cubin), expected_steps, unroll_hint), text
 
 
 __all__ = ["SassReport", "Loop", "analyze_cubin", "analyze_sass", "disassemble", "resource_usage",

@@ -137,10 +137,14 @@ def capture_fused_op(shape: Shape):
 
     from .launch_capture import capture, custom_op_impl
 
-    # Whichever layer registers the custom ops (the kernels package today, the ops layer after
-    # issue 10's split), importing both registers them.
-    for name in ("samic_fast.ops", "samic_fast.kernels"):
-        importlib.import_module(name)
+    # Whichever layer registers the custom ops (the kernels package, or the ops layer's
+    # samic_fast.custom_ops after issue 10's split): import every candidate that exists.
+    for name in ("samic_fast.custom_ops", "samic_fast.ops", "samic_fast.kernels"):
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
 
     impl = custom_op_impl(FUSED_OP)
     with capture() as launches:
@@ -152,7 +156,9 @@ def steps_per_program(launch, shape: Shape) -> int:
     """Loop steps the busiest program runs (how the model scales the per-step counts):
 
     1. a ``CHUNK`` constexpr: ``min(CHUNK, L)`` (chunked scan passes);
-    2. else an ``NCHUNK`` argument: ``NCHUNK - 1`` (a carry across chunk states);
+    2. else an ``NCHUNK`` argument: ``NCHUNK - 1`` (a carry across chunk states, one step per
+       chunk; a ``BLOCK_C`` constexpr says how many chunks one loop iteration takes, see
+       :func:`steps_per_iteration_hint`);
     3. else every (token, channel block) once, split evenly over the programs:
        ``ceil(B * L * ceil(D / BLOCK_D) / programs)``.
     """
@@ -164,6 +170,15 @@ def steps_per_program(launch, shape: Shape) -> int:
         return max(0, int(args["NCHUNK"]) - 1)
     dblk = math.ceil(shape.dim / int(args["BLOCK_D"])) if "BLOCK_D" in args else 1
     return math.ceil(shape.batch * L * dblk / max(1, launch.programs))
+
+
+def steps_per_iteration_hint(launch) -> Optional[int]:
+    """Steps one loop iteration takes when the SASS shows no evidence (sass_analysis, step 4d):
+    ``BLOCK_C`` chunks for a carry that scans tiles of chunks."""
+    args = launch.scalar_args()
+    if "CHUNK" not in args and "NCHUNK" in args and "BLOCK_C" in args:
+        return int(args["BLOCK_C"])
+    return None
 
 
 @dataclass
@@ -219,7 +234,7 @@ class Compiler:
         self.cache: dict[str, tuple] = {}
         self.dump_dir = dump_dir
 
-    def analyze(self, launch, steps: Optional[int] = None):
+    def analyze(self, launch, steps: Optional[int] = None, unroll_hint: Optional[int] = None):
         from .launch_capture import compile_launch
         from .sass_analysis import analyze_cubin
 
@@ -227,7 +242,7 @@ class Compiler:
             t0 = time.perf_counter()
             compiled = compile_launch(launch)
             cubin = compiled.asm["cubin"]
-            report, text = analyze_cubin(cubin, steps)
+            report, text = analyze_cubin(cubin, steps, unroll_hint)
             shared = int(getattr(compiled.metadata, "shared", 0) or 0)
             report.shared_bytes = max(report.shared_bytes, shared)
             self.cache[launch.key] = (report, time.perf_counter() - t0, len(self.cache))
@@ -243,7 +258,7 @@ class Compiler:
 
 def _kernel_entry(launch, shape: Shape, compiler: Compiler, gpu: GPU) -> dict:
     steps = steps_per_program(launch, shape)
-    sass, compile_s, variant = compiler.analyze(launch, steps)
+    sass, compile_s, variant = compiler.analyze(launch, steps, steps_per_iteration_hint(launch))
     pred = predict_kernel(sass, launch, steps, gpu)
     r = lambda v, nd=1: None if v is None else round(float(v), nd)  # noqa: E731
     return {
@@ -373,7 +388,7 @@ def format_report(report: dict) -> str:
     krows = []
     for s in report["shapes"]:
         if s.get("error"):
-            krows.append([s["name"], "error: " + s["error"]] + [""] * 12)
+            krows.append([s["name"], "error: " + s["error"]] + [""] * 13)
         for k in s["kernels"]:
             krows.append([s["name"], k["name"], "x".join(map(str, k["grid"])), str(k["num_warps"]),
                           str(k["warps_per_sm"]), str(k["registers"]), str(k["spills"]),
