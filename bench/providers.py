@@ -23,6 +23,7 @@ convolutions, assignment, order, projections, fused scan) at the shape's ``D``.
 
 from __future__ import annotations
 
+import inspect
 import sys
 import time
 from dataclasses import dataclass
@@ -90,8 +91,13 @@ def _sass_module(shape: Shape, inputs: dict, backend: str) -> torch.nn.Module:
 
     cfg = SASSConfig(num_clusters=shape.clusters, c_sem=shape.c_sem, d_state=shape.nstate)
     torch.manual_seed(0)
-    module = SASS(shape.dim, cfg, backend=backend).to(inputs["x"].device).eval()
-    return module
+    if "backend" in inspect.signature(SASS).parameters:
+        module = SASS(shape.dim, cfg, backend=backend)
+    else:  # the backend is chosen after construction (samb.set_backend)
+        from samic_fast.samb import set_backend
+
+        module = set_backend(SASS(shape.dim, cfg), backend)
+    return module.to(inputs["x"].device).eval()
 
 
 def _reference_callable(op: str, inputs: dict, backend: str) -> Callable[[], object]:
