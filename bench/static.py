@@ -447,7 +447,12 @@ def run(shapes_spec: Optional[str] = None, json_out: Optional[str] = None, dump_
         out.write(done.stdout)
         sys.stderr.write(done.stderr)
         return done.returncode
-    shapes, source = parse_static_shapes(shapes_spec)
+    try:
+        shapes, source = parse_static_shapes(shapes_spec)
+    except ValueError as exc:
+        from samic_fast.errors import SamicError
+
+        raise SamicError(f"--shapes: {exc}") from None
     log = (lambda s: None) if quiet else (lambda s: print(f"[static] {s}", file=sys.stderr, flush=True))
     report = build_report(shapes, source, dump_dir, log)
     out.write(format_report(report))
@@ -467,7 +472,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--dump", help="write each kernel variant's SASS and PTX to this folder")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
-    return run(a.shapes, a.json, a.dump, quiet=a.quiet)
+    from samic_fast.errors import SamicError
+
+    try:
+        return run(a.shapes, a.json, a.dump, quiet=a.quiet)
+    except SamicError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
