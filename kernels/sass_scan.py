@@ -20,10 +20,12 @@ Design (each choice, and why)
 -----------------------------
 * **Channels across lanes, state in registers.** A program holds the state as an
   ``[BLOCK_N, BLOCK_D]`` tile whose fastest axis is the channel, so Triton's default layout gives
-  each lane one channel and all its ``N`` states in registers (two lanes per channel at N=64, to
-  keep 32 states a thread; two channels a lane at N <= 16). Per step and channel, ``delta``, the softplus and ``delta * x`` are
-  computed once (one lane, not ``N``), the sum over ``N`` for ``y`` is in-thread FMAs (no
-  shuffles, no barriers), and ``A`` is pre-scaled by ``log2 e`` so each decay is one ``MUFU.EX2``.
+  each lane its channels with all their ``N`` states in registers (32 states a thread: two
+  channels a lane at N <= 16, one at N = 32, two lanes a channel at N = 64). Per step and
+  channel, ``delta``, the softplus and ``delta * x`` are computed once (one lane, not ``N``), the
+  sum over ``N`` for ``y`` is in-thread FMAs (no shuffles, no barriers), ``A`` is pre-scaled by
+  ``log2 e`` so each decay is one ``MUFU.EX2``, and softplus is one ``MUFU.EX2`` plus an 8-FMA
+  log1p polynomial (fp32-exact to 1.9e-7).
   The previous ``[BLOCK_D, BLOCK_N]`` tile put ``N`` across lanes: 16 lanes recomputed each
   channel's softplus and the ``y`` sum took 32 shuffles and 2 barriers per step.
 * **Pipelined loads.** The step loop is a ``tl.range`` with a compile-time trip count
@@ -43,8 +45,9 @@ Design (each choice, and why)
   sum(delta))`` (A is diagonal and constant, so the whole chunk's decay is one exponential) and
   ``b`` its zero-start end state; ``(a1, b1) then (a2, b2) = (a1 a2, a2 b1 + b2)`` is associative,
   so a program per block of ``(n, d)`` elements scans tiles of chunks with
-  ``tl.associative_scan`` (a fixed tree: deterministic, no atomics) and writes each chunk's
-  carried-in state in place. Its grid is ``N * D / BLOCK_E`` programs per sequence, not the old
+  ``tl.associative_scan`` (a fixed combine order: deterministic, no atomics; the tile's loads
+  are all issued at once, then ``BLOCK_C`` dependent FMAs) and writes each chunk's carried-in
+  state in place. Its grid is ``N * D / BLOCK_E`` programs per sequence, not the old
   serial loop on ``D / 32`` programs. (3) ``_sass_scan_fwd_kernel`` re-scans each chunk from its
   carried-in state and writes ``y`` once (and the last chunk writes ``last_state``).
 * **Re-scan, not correction.** Applying the carried-in state as a correction,
@@ -57,6 +60,11 @@ Design (each choice, and why)
 * **Determinism.** Every program owns disjoint outputs, reductions are in registers or a fixed
   scan tree, the configuration is a function of the shape (no autotuning): bitwise identical
   results from run to run. Offsets are int64 (``row * stride`` exceeds 2^31 at 4K).
+
+Static sm_90 figures (Triton 3.7.1, ``scripts/static_sass.py``; fp32, perm, dt_bias, softplus,
+D skip; SASS of the loop per warp per step): N=16 pass 1 268 instructions / 34 MUFU / 159
+registers, pass 3 312 / 34 / 126, for 64 channels (156 per 32 channels, against 1216 for the
+previous 2-warp 32-channel kernel); no shuffles, no spills; the loads are ``LDGSTS`` async copies.
 
 Written for Triton 3.6 through 3.9, compiled and interpreted alike (``kernels/_utils.py``,
 "Triton version compatibility"): the step loops have a compile-time trip count (the last chunk

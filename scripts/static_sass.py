@@ -84,7 +84,7 @@ def scan_variants(S, new: bool):
     perm int32, dt_bias + softplus, D skip, no z, N=16 (and N=64)."""
     v = []
     for n in (16, 64):
-        bd = int(os.environ.get("BD", 32 if n <= 32 else 16))
+        bd = int(os.environ.get("BD", 64 if n <= 16 else (32 if n <= 32 else 16)))
         if new:
             xs = dict(s_xb="i64", s_xl="i32", s_xd="i32")
             common = dict(L="i32", D="i32", N="i32", GROUP_D="i32", NCHUNK="i32", CHUNK=256, NUM_STAGES=3,
