@@ -1,8 +1,8 @@
 """Public functional API of the SASS ops (paper §3.2, DESIGN.md §2).
 
 Each op checks its inputs, picks a backend (see :mod:`samic_fast.backend`) and calls either the
-pure-PyTorch reference in :mod:`samic_fast.ref` or the fused Triton op in :mod:`samic_fast.kernels`,
-which have identical signatures. Shapes (``L = H * W``, raster order ``i = r * W + c``):
+pure-PyTorch reference in :mod:`samic_fast.ref` or the fused op in :mod:`samic_fast.custom_ops` (custom ops over the Triton
+launchers of :mod:`samic_fast.kernels`), which have identical signatures. Shapes (``L = H * W``, raster order ``i = r * W + c``):
 
 =============  =====================  ==========================================
 op             inputs                 outputs

@@ -1,7 +1,7 @@
 """Pure-PyTorch references of the SASS ops (paper §3.2, DESIGN.md §2).
 
 This module never imports triton. Each function has exactly the signature of its fused twin in
-:mod:`samic_fast.kernels`, runs on any device, supports autograd and float64, and is the ground
+:mod:`samic_fast.custom_ops`, runs on any device, supports autograd and float64, and is the ground
 truth the kernels are tested against. Inputs are assumed valid: :mod:`samic_fast.ops` checks them.
 
 Layouts (channel-last, raster order ``i = r * W + c``, ``L = H * W``):
