@@ -61,7 +61,7 @@ Design (each choice, and why)
   scan tree, the configuration is a function of the shape (no autotuning): bitwise identical
   results from run to run. Offsets are int64 (``row * stride`` exceeds 2^31 at 4K).
 
-Static sm_90 figures (Triton 3.7.1, ``scripts/static_sass.py``; fp32, perm, dt_bias, softplus,
+Static sm_90 figures (Triton 3.7.1, ``samic-fast bench --static``; fp32, perm, dt_bias, softplus,
 D skip; SASS of the loop per warp per step): N=16 pass 1 268 instructions / 34 MUFU / 159
 registers, pass 3 312 / 34 / 126, for 64 channels (156 per 32 channels, against 1216 for the
 previous 2-warp 32-channel kernel); no shuffles, no spills; the loads are ``LDGSTS`` async copies.
@@ -90,7 +90,7 @@ MIN_CHUNK = 8
 #: Chunk length under the interpreter: tiny, so test shapes cross several chunks.
 INTERPRETER_CHUNK = 8
 #: Chunk tile of the carry scan (chunks composed per associative scan).
-CARRY_BLOCK_C = 32
+CARRY_BLOCK_C = 128
 #: Software-pipelining depth of the step loops on a GPU.
 NUM_STAGES = 3
 LOG2E = 1.4426950408889634
@@ -131,6 +131,16 @@ def _chunk_len(seqlen: int, batch: int, n_dblk: int, device: torch.device) -> in
     per_chunk = cdiv(seqlen, want_chunks)
     floor_pow2 = next_pow2(per_chunk) if next_pow2(per_chunk) == per_chunk else next_pow2(per_chunk) // 2
     return max(MIN_CHUNK, floor_pow2)
+
+
+def _carry_config(n_elem: int) -> dict:
+    """Carry tiles: ``BLOCK_E`` (n, d) elements across a warp's lanes (coalesced 128-byte rows)
+    by ``BLOCK_C`` chunks across the warps and registers. A tile's loads are issued at once and
+    its scan is ``BLOCK_C / num_warps`` in-thread steps plus a cross-warp combine, so a sequence
+    of up to ``BLOCK_C`` chunks is carried in one load round trip."""
+    if is_interpreter():
+        return {"BLOCK_E": 16, "BLOCK_C": 4, "num_warps": 1}
+    return {"BLOCK_E": min(32, next_pow2(n_elem)), "BLOCK_C": CARRY_BLOCK_C, "num_warps": 4}
 
 
 def _num_stages() -> int:
@@ -184,7 +194,11 @@ def _round_to_bf16(v):
 def _load_params(A_ptr, dt_bias_ptr, s_ad, s_an, s_bias, pid_d, D, N, cdt,
                  HAS_DT_BIAS: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr):
     """Channel/state offsets and masks, ``A * log2 e`` as ``[BLOCK_N, BLOCK_D]`` and ``dt_bias``."""
-    d_offs = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
+    # Contiguity 1: with a stride of 1 and D divisible by 16 the coalescing pass would give the
+    # row loads two adjacent channels a lane, while the state's layout gives lane l channels l
+    # and l + 32; each step would then convert delta, x and y between the two with 16 shuffles.
+    # Two scalar loads a lane are still two fully coalesced 128-byte lines a warp.
+    d_offs = tl.max_contiguous(pid_d * BLOCK_D + tl.arange(0, BLOCK_D), 1)
     n_offs = tl.arange(0, BLOCK_N)
     dmask = d_offs < D
     nmask = n_offs < N
@@ -475,12 +489,9 @@ def sass_scan_fwd(
                 seqlen, dim, nstate, group_d, nchunk, **common,
             )
             n_elem = nstate * dim
-            block_e = min(128, next_pow2(n_elem)) if not is_interpreter() else 16
-            _sass_scan_carry_kernel[(cdiv(n_elem, block_e), batch)](
-                A, *A.stride(), states, dsum, dim, nstate, nchunk, IS_FP64=is_fp64,
-                BLOCK_C=CARRY_BLOCK_C if not is_interpreter() else 4, BLOCK_E=block_e,
-                num_warps=max(1, block_e // 32),
-            )
+            ccfg = _carry_config(n_elem)
+            _sass_scan_carry_kernel[(cdiv(n_elem, ccfg["BLOCK_E"]), batch)](
+                A, *A.stride(), states, dsum, dim, nstate, nchunk, IS_FP64=is_fp64, **ccfg)
         else:
             states = y  # never read: HAS_INIT is False
         _sass_scan_fwd_kernel[(nchunk, n_dblk, batch)](
