@@ -62,9 +62,9 @@ Design (each choice, and why)
   results from run to run. Offsets are int64 (``row * stride`` exceeds 2^31 at 4K).
 
 Static sm_90 figures (Triton 3.7.1, ``samic-fast bench --static``; fp32, perm, dt_bias, softplus,
-D skip; SASS of the loop per warp per step): N=16 pass 1 268 instructions / 34 MUFU / 159
-registers, pass 3 312 / 34 / 126, for 64 channels (156 per 32 channels, against 1216 for the
-previous 2-warp 32-channel kernel); no shuffles, no spills; the loads are ``LDGSTS`` async copies.
+D skip; SASS of the loop per warp per step, N=16): pass 1 265 instructions / 34 MUFU / 112
+registers, pass 3 313 / 34 / 127, for 64 channels (157 per 32 channels against 470 before); no
+shuffles, no spills; the row loads are ``LDGSTS`` async copies. See bench/RESULTS.md.
 
 Written for Triton 3.6 through 3.9, compiled and interpreted alike (``kernels/_utils.py``,
 "Triton version compatibility"): the step loops have a compile-time trip count (the last chunk
