@@ -138,7 +138,8 @@ def _compress_one(model_box: list, src: Path, dst: Path, backend: str, checkpoin
     except SamicError as exc:
         return src, dst, 0, str(exc)
     if not model_box:
-        model_box.append(load_model(Path(checkpoint) if checkpoint else None, backend, device=device, arch=arch))
+        model_box.append(load_model(Path(checkpoint) if checkpoint else None, backend,
+                                    device=device, arch=arch))
     try:
         data = encode_image(model_box[0], rgb)
         atomic_write(dst, lambda tmp: Path(tmp).write_bytes(data))
