@@ -33,7 +33,7 @@ from samic_fast._compressai import import_compressai
 from samic_fast.config import SAMICConfig
 from samic_fast.entropy import ContextEntropyModel, WindowBlock, samb_stack
 from samic_fast.entropy_params import ParamGuard, scale_table
-from samic_fast.errors import CorruptBitstreamError, DTypeError, ModelMismatchError, ShapeError
+from samic_fast.errors import CorruptBitstreamError, DTypeError, ShapeError
 from samic_fast.samb import set_backend
 from samic_fast.sass import SASS
 from samic_fast.svd_rrm import SVDRRM
@@ -370,19 +370,20 @@ def read_checkpoint(path) -> dict:
     - ``"arch"``: the configuration name it records, or None;
     - ``"raw"``: everything it holds (optimizer, step, RNG state for ``train --resume``).
 
-    Raises :class:`ModelMismatchError` (one line) for a file that is not such a checkpoint and
-    :class:`~samic_fast.errors.ConfigError` for a malformed configuration.
+    Raises :class:`~samic_fast.errors.InputFileError` (one line) for a file that is not a
+    readable checkpoint and :class:`~samic_fast.errors.ConfigError` for one without weights or
+    with a malformed configuration.
     """
     import pickle
     import re
     import zipfile
 
-    from samic_fast.errors import ConfigError
+    from samic_fast.errors import ConfigError, InputFileError
 
     with open(path, "rb") as f:
         head = f.read(2)
     if not (zipfile.is_zipfile(path) or head[:1] == b"\x80"):
-        raise ModelMismatchError(f"{path}: not a PyTorch checkpoint (neither a torch.save zip archive nor a pickle)")
+        raise InputFileError(f"{path}: not a PyTorch checkpoint (neither a torch.save zip archive nor a pickle)")
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile,
@@ -390,19 +391,19 @@ def read_checkpoint(path) -> dict:
         text = str(exc)
         unsafe = re.search(r"GLOBAL ([\w.]+)", text)
         if unsafe:
-            raise ModelMismatchError(
+            raise InputFileError(
                 f"{path}: holds a pickled {unsafe.group(1)}, which is not loaded for safety (only tensors "
                 "and plain containers are); re-save it with torch.save(model.state_dict(), path)") from None
         first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
-        raise ModelMismatchError(f"{path}: not a readable PyTorch checkpoint ({first[:200]})") from None
+        raise InputFileError(f"{path}: not a readable PyTorch checkpoint ({first[:200]})") from None
     if _is_state_dict(raw):
         return {"state_dict": _strip_prefixes(raw), "config": None, "arch": None, "raw": {}}
     if not isinstance(raw, Mapping):
-        raise ModelMismatchError(f"{path}: expected a state_dict or a dict holding one, got {type(raw).__name__}")
+        raise ConfigError(f"{path}: expected a state_dict or a dict holding one, got {type(raw).__name__}")
     key = next((k for k in STATE_DICT_KEYS if _is_state_dict(raw.get(k))), None)
     if key is None:
-        raise ModelMismatchError(f"{path}: holds no state_dict (a mapping of names to tensors, bare or under "
-                                 f"one of the keys {', '.join(STATE_DICT_KEYS)})")
+        raise ConfigError(f"{path}: holds no state_dict (a mapping of names to tensors, bare or under "
+                          f"one of the keys {', '.join(STATE_DICT_KEYS)})")
     config = raw.get("config")
     if config is not None:
         config = SAMICConfig.from_dict(config) if isinstance(config, Mapping) else None
@@ -456,7 +457,7 @@ def load_checkpoint(path, config: Optional[SAMICConfig] = None, backend: str = "
     else ``config``, else the named ``arch`` (:data:`samic_fast.config.ARCHS`), else the default;
     asking for a configuration that differs from the recorded one raises
     :class:`~samic_fast.errors.ConfigError`. Weights that do not fit raise
-    :class:`ModelMismatchError` listing missing/unexpected keys or mismatched shapes (and which
+    :class:`~samic_fast.errors.ConfigError` listing missing/unexpected keys or mismatched shapes (and which
     named configuration they would fit). CDF tables absent from the checkpoint are computed.
     """
     from samic_fast.errors import ConfigError
@@ -480,7 +481,7 @@ def load_checkpoint(path, config: Optional[SAMICConfig] = None, backend: str = "
         if ckpt["config"] is None and config is None:
             fits = _fitting_archs(state)
             hint = f" (it fits --arch {fits[0]})" if fits else ""
-        raise ModelMismatchError(f"{path} does not fit this SAMIC configuration{hint}: " + "; ".join(parts))
+        raise ConfigError(f"{path} does not fit this SAMIC configuration{hint}: " + "; ".join(parts))
     try:
         if all(k in state for k in dynamic):
             model.load_state_dict(dict(state))
