@@ -21,7 +21,8 @@ Checkpoints (``torch.save``, loadable with ``weights_only=True``): ``state_dict`
 CDF tables from ``update()`` included, so any checkpoint can code), ``config``
 (``SAMICConfig.canonical()``), ``arch``, ``step``, ``total_steps``, ``settings``, ``optimizer``,
 ``aux_optimizer``, ``lr_scheduler``, ``rng`` (torch/CUDA/numpy/python states, one per rank),
-``world_size``, ``history`` (rank-averaged loss, bpp, PSNR, aux loss per step) and
+``world_size``, ``history`` (a float64 tensor, one row per step: the columns
+:data:`HISTORY_COLUMNS`, rank-averaged) and
 ``finished``. ``resume`` continues from one exactly: the next step's loss equals that of an
 uninterrupted run (same world size, same device kind).
 """
@@ -46,6 +47,7 @@ CHECKPOINT_FORMAT = "samic_fast.train/v1"
 #: The paper decays the learning rate at epochs 140 and 145 of 150.
 DECAY_AT = (140 / 150, 145 / 150)
 DECAY_FACTOR = 0.1
+HISTORY_COLUMNS = ("step", "loss", "bpp", "psnr", "aux")
 
 
 @dataclasses.dataclass
@@ -265,7 +267,8 @@ def train(data_dir: Path, output: Path, settings: TrainSettings, arch: Optional[
             from collections import Counter
 
             scheduler.milestones = Counter(milestones(settings.steps))  # a longer run moves them
-            step, history = int(raw["step"]), list(raw.get("history", []))
+            step = int(raw["step"])
+            history = [tuple(row) for row in raw["history"].tolist()] if "history" in raw else []
             if int(raw.get("world_size", 1)) == world and len(raw.get("rng", [])) == world:
                 set_rng_state(raw["rng"][rank])
             else:
@@ -304,7 +307,8 @@ def train(data_dir: Path, output: Path, settings: TrainSettings, arch: Optional[
                 "state_dict": model.state_dict(), "step": step, "total_steps": settings.steps,
                 "settings": dataclasses.asdict(settings), "optimizer": optimizer.state_dict(),
                 "aux_optimizer": aux_optimizer.state_dict(), "lr_scheduler": scheduler.state_dict(),
-                "rng": states, "world_size": world, "history": history, "finished": finished,
+                "rng": states, "world_size": world, "history": torch.tensor(history, dtype=torch.float64).reshape(-1, len(HISTORY_COLUMNS)),
+                "history_columns": list(HISTORY_COLUMNS), "finished": finished,
             }
             atomic_write(output, lambda tmp: torch.save(state, tmp))
             return state
@@ -338,7 +342,7 @@ def train(data_dir: Path, output: Path, settings: TrainSettings, arch: Optional[
                     stats /= world
                 loss, bpp, mse, aux_v = stats.tolist()
                 psnr = 10 * math.log10(1.0 / mse) if mse > 0 else math.inf
-                history.append({"step": step, "loss": loss, "bpp": bpp, "psnr": psnr, "aux": aux_v})
+                history.append((step, loss, bpp, psnr, aux_v))
                 bar.set_postfix(loss=f"{loss:.4g}", bpp=f"{bpp:.3f}", psnr=f"{psnr:.2f}", refresh=False)
                 bar.update(1)
                 if not math.isfinite(loss):
@@ -347,10 +351,10 @@ def train(data_dir: Path, output: Path, settings: TrainSettings, arch: Optional[
                     checkpoint(False)
             final = checkpoint(step >= settings.steps)
         if group.is_main and history:
-            last = history[-1]
-            log(f"step {step}/{settings.steps}  loss {last['loss']:.4f}  bpp {last['bpp']:.4f}  "
-                f"PSNR {last['psnr']:.2f} dB  -> {output}")
+            _, loss, bpp, psnr, _ = history[-1]
+            log(f"step {step}/{settings.steps}  loss {loss:.4f}  bpp {bpp:.4f}  PSNR {psnr:.2f} dB  -> {output}")
         return final or {}
 
 
-__all__ = ["TrainSettings", "train", "image_files", "PatchStream", "milestones", "CHECKPOINT_FORMAT"]
+__all__ = ["TrainSettings", "train", "image_files", "PatchStream", "milestones", "CHECKPOINT_FORMAT",
+           "HISTORY_COLUMNS"]

@@ -74,7 +74,8 @@ def test_two_ranks_loss_falls_and_the_checkpoint_codes(data_dir, tmp_path):
                 "train", data_dir, "-o", tmp_path / "two.pt", "--steps", "16", *QUICK], tmp_path)
     assert proc.returncode == 0, proc.stderr
     ckpt = torch.load(tmp_path / "two.pt", weights_only=True)
-    losses = [h["loss"] for h in ckpt["history"]]
+    assert ckpt["history_columns"][1] == "loss"
+    losses = ckpt["history"][:, 1].tolist()
     assert len(losses) == 16 and all(np.isfinite(losses))
     assert np.mean(losses[-4:]) < 0.6 * np.mean(losses[:4]), losses
     assert ckpt["world_size"] == 2 and len(ckpt["rng"]) == 2 and ckpt["finished"]
@@ -97,12 +98,25 @@ def test_resume_continues_exactly(data_dir, tmp_path):
     assert status == 0, err
     a = torch.load(tmp_path / "full.pt", weights_only=True)
     b = torch.load(tmp_path / "resumed.pt", weights_only=True)
-    assert [h["step"] for h in b["history"]] == list(range(1, 7))
-    assert b["history"][3] == a["history"][3]  # step k+1 after resuming at k = 3: the same loss
-    assert b["history"] == a["history"]
+    assert b["history"][:, 0].tolist() == list(range(1, 7))
+    assert torch.equal(b["history"][3], a["history"][3])  # step k+1 after resuming at k = 3: the same loss
+    assert torch.equal(b["history"], a["history"])
     assert weights_digest(load_checkpoint(tmp_path / "resumed.pt")) == weights_digest(
         load_checkpoint(tmp_path / "full.pt"))
     codes_without_arch(tmp_path / "full.pt", data_dir / "sub" / "coffee.png", tmp_path)
+
+
+def test_training_step_under_bfloat16_autocast():
+    """What --amp runs on CUDA, on CPU: the model and aux loss tolerate bf16 autocast."""
+    from samic_fast.model import default_model
+    from samic_fast.train import _WithAux
+
+    net = _WithAux(default_model(TINY, backend="reference").train())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, aux = net(torch.rand(1, 3, 64, 64))
+    assert aux.dtype == torch.float32 and all(v.dtype == torch.float32 for v in out["likelihoods"].values())
+    (out["x_hat"].float().mean() + aux).backward()
+    assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
 
 
 def test_sampling_and_schedule():
