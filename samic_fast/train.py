@@ -188,6 +188,22 @@ def _amp_context(device: torch.device, enabled: bool):
     return contextlib.nullcontext()
 
 
+def resumed_settings(raw: dict, explicit: Dict[str, object]) -> TrainSettings:
+    """The settings of the run a checkpoint continues; an explicit flag that contradicts them
+    raises :class:`ConfigError`, except ``steps``/``epochs``, which may extend the run."""
+    stored = dict(raw.get("settings", {}))
+    for key, value in explicit.items():
+        if key not in ("steps", "epochs") and stored.get(key) != value:
+            flag = "--" + ("lambda" if key == "lmbda" else key.replace("_", "-"))
+            raise ConfigError(f"{flag} {value} differs from the resumed run's {stored.get(key)}")
+    known = {f.name for f in dataclasses.fields(TrainSettings)}
+    settings = TrainSettings(**{k: v for k, v in stored.items() if k in known})
+    if explicit.get("steps") or explicit.get("epochs"):
+        settings.steps = int(explicit.get("steps") or 0)
+        settings.epochs = explicit.get("epochs")
+    return settings
+
+
 # ---------------------------------------------------------------- the loop
 def train(data_dir: Path, output: Path, settings: TrainSettings, arch: Optional[str] = None,
           resume: Optional[Path] = None, device: Optional[str] = None, backend: str = "auto",
@@ -205,7 +221,7 @@ def train(data_dir: Path, output: Path, settings: TrainSettings, arch: Optional[
     from tqdm import tqdm
 
     from samic_fast.codec import atomic_write, resolve_device
-    from samic_fast.config import arch_name, get_config
+    from samic_fast.config import arch_name
     from samic_fast.distributed import ProcessGroup, gather
     from samic_fast.loss import RateDistortionPerceptionLoss, load_lpips
     from samic_fast.model import DEFAULT_SEED, default_model, load_checkpoint, read_checkpoint, resolve_config
@@ -221,16 +237,7 @@ def train(data_dir: Path, output: Path, settings: TrainSettings, arch: Optional[
         ckpt = read_checkpoint(resume)
         if ckpt["raw"].get("format") != CHECKPOINT_FORMAT:
             raise ConfigError(f"{resume}: not a samic-fast train checkpoint (no optimizer or step to resume)")
-        stored = dict(ckpt["raw"]["settings"])
-        for key, value in explicit.items():
-            if key not in ("steps", "epochs") and value is not None and stored.get(key) != value:
-                raise ConfigError(f"--{key.replace('_', '-').replace('lmbda', 'lambda')} {value} differs from "
-                                  f"the resumed run's {stored.get(key)}")
-        settings = TrainSettings(**stored)
-        if explicit.get("steps") or explicit.get("epochs"):
-            settings.steps, settings.epochs = 0, None
-            settings.steps = int(explicit.get("steps") or 0)
-            settings.epochs = explicit.get("epochs")
+        settings = resumed_settings(ckpt["raw"], explicit)
     settings.check()
 
     with ProcessGroup(device) as group:
@@ -279,7 +286,7 @@ def train(data_dir: Path, output: Path, settings: TrainSettings, arch: Optional[
 
         perceptual, reason = load_lpips() if settings.beta > 0 else (None, None)
         if reason and group.is_main:
-            log(f"note: the LPIPS term of the loss is left out: {reason}")
+            print(f"note: the LPIPS term of the loss is left out: {reason}", file=sys.stderr)
         criterion = RateDistortionPerceptionLoss(settings.lmbda, settings.beta, perceptual=perceptual)
         net: nn.Module = _WithAux(model)
         if group.distributed:
@@ -307,8 +314,9 @@ def train(data_dir: Path, output: Path, settings: TrainSettings, arch: Optional[
                 "state_dict": model.state_dict(), "step": step, "total_steps": settings.steps,
                 "settings": dataclasses.asdict(settings), "optimizer": optimizer.state_dict(),
                 "aux_optimizer": aux_optimizer.state_dict(), "lr_scheduler": scheduler.state_dict(),
-                "rng": states, "world_size": world, "history": torch.tensor(history, dtype=torch.float64).reshape(-1, len(HISTORY_COLUMNS)),
-                "history_columns": list(HISTORY_COLUMNS), "finished": finished,
+                "rng": states, "world_size": world, "finished": finished,
+                "history": torch.tensor(history, dtype=torch.float64).reshape(-1, len(HISTORY_COLUMNS)),
+                "history_columns": list(HISTORY_COLUMNS),
             }
             atomic_write(output, lambda tmp: torch.save(state, tmp))
             return state
