@@ -4,10 +4,6 @@ worker processes."""
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,21 +18,6 @@ from samic_fast.fileformat import read_header
 from samic_fast.model import default_model, load_checkpoint, weights_digest
 
 TINY = get_config("tiny")
-
-
-def cli(*args, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env.pop("TRITON_INTERPRET", None)
-    env["OMP_NUM_THREADS"] = "1"
-    return subprocess.run([sys.executable, "-m", "samic_fast", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, env=env, timeout=600)
-
-
-def one_line_error(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode == 1, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -122,12 +103,24 @@ def test_cuda_device_without_gpu_is_a_clear_error():
 
 
 def test_compress_workers_get_arch_and_device(tmp_path, photo):
-    for name in ("a", "b"):
-        Image.fromarray(photo[:, ::-1] if name == "b" else photo).save(tmp_path / f"{name}.png")
-    proc = cli("compress", "a.png", "b.png", "-o", "out", "--jobs", "2", "--arch", "tiny",
-               "--device", "cpu", "--backend", "reference", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    for name in ("a", "b"):
-        data = (tmp_path / "out" / f"{name}.samic").read_bytes()
-        assert read_header(data).config_digest == TINY.digest()
-        assert data == encode_image(default_model(TINY, backend="reference"), tmp_path / f"{name}.png")
+    """The worker path of ``compress --jobs`` (run here in-process; test_cli runs real workers):
+    each worker takes its device from the parent's plan and codes with the named arch."""
+    import queue
+
+    from samic_fast.commands import compress
+
+    Image.fromarray(photo).save(tmp_path / "a.png")
+    plan: queue.Queue = queue.Queue()
+    plan.put(device_for_worker(0, "cpu", 0))
+    try:
+        compress._worker_init("reference", None, torch.get_num_threads(), "tiny", plan)
+        assert compress._WORKER_ARGS["device"] == "cpu" and plan.empty()
+        src, dst, size, err = compress._worker_compress(str(tmp_path / "a.png"), str(tmp_path / "a.samic"))
+        assert err is None and size > 0
+        assert compress._WORKER_MODEL[0].config == TINY
+    finally:
+        compress._WORKER_MODEL.clear()
+        compress._WORKER_ARGS.clear()
+    data = (tmp_path / "a.samic").read_bytes()
+    assert read_header(data).config_digest == TINY.digest()
+    assert data == encode_image(default_model(TINY, backend="reference"), tmp_path / "a.png")
