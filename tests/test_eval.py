@@ -102,3 +102,33 @@ def test_bad_image_in_a_folder_fails_before_any_work(tmp_path, photos, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 1 and len(err) == 1 and "b.png" in err[0]
     assert not (tmp_path / "r.json").exists()
+
+
+def test_lpips_key_present_only_with_a_metric(tmp_path, monkeypatch):
+    import types
+
+    import torch
+
+    from samic_fast import loss
+    from samic_fast.evaluate import evaluate
+
+    # the lpips package importable but its AlexNet backbone not cached: no metric, one reason
+    monkeypatch.setitem(sys.modules, "lpips", types.ModuleType("lpips"))
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    fn, reason = loss.load_lpips()
+    assert fn is None and "AlexNet" in reason and str(tmp_path) in reason
+
+    model = default_model(get_config("tiny"), backend="reference")
+    rgb = np.ascontiguousarray(np.asarray(Image.new("RGB", (70, 64), (200, 30, 90))))
+    calls = []
+
+    def fake_lpips(x_hat, x):  # stands in for LPIPS-AlexNet: inputs in [0, 1], (1, 3, H, W)
+        calls.append((x_hat.shape, float(x.max())))
+        return (x_hat - x).abs().mean()
+
+    records = evaluate(model, [(0, rgb)], lpips_fn=fake_lpips)
+    assert calls == [((1, 3, 64, 70), pytest.approx(200 / 255))]
+    out, _ = summarize(records, "n", "d")
+    assert out["results"]["lpips"] == pytest.approx(records[0]["lpips"]) and out["results"]["lpips"] > 0
+    out, _ = summarize(evaluate(model, [(0, rgb)]), "n", "d")
+    assert "lpips" not in out["results"]
