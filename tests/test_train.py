@@ -138,3 +138,19 @@ def test_train_refuses_bad_settings(data_dir, tmp_path):
     status, err = samic("train", tmp_path / "empty", "-o", tmp_path / "o.pt", "--steps", "1")
     assert status == 1 and "not a folder" in err[0]
     assert not (tmp_path / "o.pt").exists()
+
+
+def test_epochs_and_initial_weights(data_dir, tmp_path):
+    from samic_fast.model import default_model
+
+    start = default_model(TINY, backend="reference")
+    torch.save({"state_dict": {"module." + k: v for k, v in start.state_dict().items()}}, tmp_path / "init.pt")
+    status, err = samic("train", data_dir, "-o", tmp_path / "ft.pt", "--checkpoint", tmp_path / "init.pt",
+                        "--epochs", "1", *QUICK)
+    assert status == 0, err
+    ckpt = torch.load(tmp_path / "ft.pt", weights_only=True)
+    assert ckpt["step"] == ckpt["total_steps"] == 2  # 3 images, batch 2: ceil(3 / 2) steps per epoch
+    assert ckpt["arch"] == "tiny" and ckpt["settings"]["epochs"] == 1
+    status, err = samic("train", data_dir, "-o", tmp_path / "x.pt", "--checkpoint", tmp_path / "init.pt",
+                        "--resume", tmp_path / "ft.pt", "--steps", "3")
+    assert status == 1 and "exclude each other" in err[0]
