@@ -42,37 +42,13 @@ import torch
 import torch.nn as nn
 
 from samic_fast.errors import ConfigError, InputFileError
+from samic_fast.train_settings import TrainSettings
 
 CHECKPOINT_FORMAT = "samic_fast.train/v1"
 #: The paper decays the learning rate at epochs 140 and 145 of 150.
 DECAY_AT = (140 / 150, 145 / 150)
 DECAY_FACTOR = 0.1
 HISTORY_COLUMNS = ("step", "loss", "bpp", "psnr", "aux")
-
-
-@dataclasses.dataclass
-class TrainSettings:
-    """Hyper-parameters of one training run (``settings`` in its checkpoints). ``steps`` is the
-    planned total (from ``epochs`` when given that way); ``batch_size`` is per process."""
-
-    lmbda: float = 0.013
-    beta: float = 3.5
-    steps: int = 0
-    epochs: Optional[int] = None
-    batch_size: int = 8
-    patch_size: int = 256
-    lr: float = 1e-4
-    aux_lr: float = 1e-3
-    clip: float = 1.0
-    seed: int = 0
-    amp: bool = True
-
-    def check(self) -> None:
-        if self.patch_size < 64 or self.patch_size % 64:
-            raise ConfigError(f"--patch-size must be a positive multiple of 64 (the codec's stride), "
-                              f"got {self.patch_size}")
-        if self.lmbda < 0 or self.beta < 0 or self.lr <= 0 or self.aux_lr <= 0:
-            raise ConfigError("--lambda and --beta must be >= 0, --lr > 0")
 
 
 # ---------------------------------------------------------------- data

@@ -113,10 +113,11 @@ def test_compress_workers_get_arch_and_device(tmp_path, photo):
     plan: queue.Queue = queue.Queue()
     plan.put(device_for_worker(0, "cpu", 0))
     try:
-        compress._worker_init("reference", None, torch.get_num_threads(), "tiny", plan)
+        compress._worker_init({"checkpoint": None, "backend": "reference", "arch": "tiny", "device": None,
+                               "max_pixels": None}, torch.get_num_threads(), plan)
         assert compress._WORKER_ARGS["device"] == "cpu" and plan.empty()
-        src, dst, size, err = compress._worker_compress(str(tmp_path / "a.png"), str(tmp_path / "a.samic"))
-        assert err is None and size > 0
+        result = compress._worker_compress(str(tmp_path / "a.png"), str(tmp_path / "a.samic"))
+        assert result[-1] is None and result[2] > 0  # (src, dst, size, ..., error)
         assert compress._WORKER_MODEL[0].config == TINY
     finally:
         compress._WORKER_MODEL.clear()

@@ -166,7 +166,7 @@ _WORKER_MODEL: list = []
 _WORKER_ARGS: dict = {}
 
 
-def _worker_init(backend: str, checkpoint, threads: int, arch=None, devices=None) -> None:
+def _worker_init(model_args: dict, threads: int, devices=None) -> None:
     import torch
 
     # The parent's thread count, not a share of the cores: PyTorch's CPU kernels may split float
@@ -174,9 +174,9 @@ def _worker_init(backend: str, checkpoint, threads: int, arch=None, devices=None
     # change a quantized latent. The same count keeps the bytes identical to a one-by-one run,
     # at the cost of oversubscribing the cores.
     torch.set_num_threads(threads)
-    # Each worker takes the next device of the parent's plan (several GPUs: one per worker).
-    device = devices.get() if devices is not None else None
-    _WORKER_ARGS.update(backend=backend, checkpoint=checkpoint, arch=arch, device=device)
+    _WORKER_ARGS.update(model_args)
+    if devices is not None:  # the next device of the parent's plan (several GPUs: one per worker)
+        _WORKER_ARGS["device"] = devices.get()
 
 
 def _worker_compress(src: str, dst: str) -> Result:
@@ -197,9 +197,10 @@ def _run_parallel(files, outs, backend, checkpoint, jobs: int, arch=None, device
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     for i in range(jobs):
         devices.put(device_for_worker(i, device, gpus))
+    model_args = {"checkpoint": ckpt, "backend": backend, "arch": arch, "device": device}
     results: List[Result] = []
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
-                             initargs=(backend, ckpt, threads, arch, devices)) as pool, \
+                             initargs=(model_args, threads, devices)) as pool, \
             _progress(len(files)) as bar:
         futures = [pool.submit(_worker_compress, str(s), str(d)) for s, d in zip(files, outs)]
         try:

@@ -26,7 +26,7 @@ def _nonneg_float(text: str) -> float:
 
 
 def register(subparsers) -> None:
-    from samic_fast.train import TrainSettings
+    from samic_fast.train_settings import TrainSettings  # no torch: --help stays quick
 
     d = TrainSettings()
     p = subparsers.add_parser("train", help="train a SAMIC model on a folder of images",
@@ -69,7 +69,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from samic_fast.train import TrainSettings, train
+    from samic_fast.train import train
+    from samic_fast.train_settings import TrainSettings
 
     names = ("lmbda", "beta", "steps", "epochs", "batch_size", "patch_size", "lr", "aux_lr", "clip",
              "seed", "amp")
