@@ -57,7 +57,7 @@ def collect(args: argparse.Namespace) -> Dict[str, Any]:
     if args.width < 1 or args.height < 1 or args.width % 64 or args.height % 64:
         raise SamicError(f"--width/--height must be positive multiples of 64, got "
                          f"{args.width}x{args.height}")
-    model = load_model(args.checkpoint, args.backend)
+    model = load_model(args.checkpoint, args.backend, device=args.device, arch=args.arch)
     device = next(model.parameters()).device
     stats = model_complexity(model, height=args.height, width=args.width)
     config_digest, weights = model_digests(model)
