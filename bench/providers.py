@@ -85,11 +85,12 @@ def mamba_unavailable_reason(device: torch.device) -> str:
 
 def _sass_module(shape: Shape, inputs: dict, backend: str) -> torch.nn.Module:
     from samic_fast.config import SASSConfig
+    from samic_fast.samb import set_backend
     from samic_fast.sass import SASS
 
     cfg = SASSConfig(num_clusters=shape.clusters, c_sem=shape.c_sem, d_state=shape.nstate)
     torch.manual_seed(0)
-    module = SASS(shape.dim, cfg, backend=backend).to(inputs["x"].device).eval()
+    module = set_backend(SASS(shape.dim, cfg), backend).to(inputs["x"].device).eval()
     return module
 
 

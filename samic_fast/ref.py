@@ -14,8 +14,6 @@ Layouts (channel-last, raster order ``i = r * W + c``, ``L = H * W``):
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
@@ -26,23 +24,42 @@ _CHUNK_LEN = 8
 _BLOCK_ELEMENTS = 1 << 20
 
 
+# Longest wavelength of the positional encoding, as in the Transformer and MAE.
+POS_TEMPERATURE = 10000.0
+
+
+def _sincos_1d(positions: torch.Tensor, channels: int) -> torch.Tensor:
+    """``(P, channels)``: ``ceil(channels/2)`` sines then ``channels//2`` cosines of
+    ``p * w_k``, ``w_k = POS_TEMPERATURE ** (-k / ceil(channels/2))`` (one frequency per pair)."""
+    n_sin = (channels + 1) // 2
+    k = torch.arange(n_sin, device=positions.device, dtype=torch.float64)
+    omega = POS_TEMPERATURE ** (-k / max(n_sin, 1))
+    angle = positions.to(torch.float64)[:, None] * omega[None, :]
+    table = torch.cat([torch.sin(angle), torch.cos(angle[:, : channels // 2])], dim=1)
+    return table.to(torch.float32)
+
+
 def positional_tables(height: int, width: int, channels: int, device=None):
     """The positional encoding in separable form: ``(pos_row (H, channels // 2),
     pos_col (W, channels - channels // 2))`` float32. Channel ``j < channels // 2`` of pixel
     ``(r, c)`` gets ``pos_row[r, j]``, the others ``pos_col[c, j - channels // 2]``. The kernels
     take these tables as inputs, so every backend adds the same numbers.
 
-    Paper Eq. 2: ``sin(pi*u)`` on the row half and ``cos(pi*v)`` on the column half, with
-    ``u = r/(H-1)``, ``v = c/(W-1)`` (0 on a side of 1).
+    A standard multi-frequency 2-D sine-cosine encoding (as MAE's ``get_2d_sincos_pos_embed``):
+    the first half of the channels encodes the row ``r``, the second half the column ``c``, each
+    half as sines then cosines of the integer position times geometrically spaced frequencies
+    (:func:`_sincos_1d`). Departure from the paper's Eq. 2 (``sin(pi*u)`` on every row channel,
+    ``cos(pi*v)`` on every column channel, ``u, v`` in [0, 1]): there ``sin`` gives rows ``r`` and
+    ``H-1-r`` the same code, so clustering could not tell top from bottom (docs/design.md,
+    "Positional encoding"). Computed in float64 and rounded once, so the tables are the same
+    numbers on every device.
     """
-    r = torch.arange(height, device=device, dtype=torch.float32)
-    c = torch.arange(width, device=device, dtype=torch.float32)
-    u = r / (height - 1) if height > 1 else torch.zeros_like(r)
-    v = c / (width - 1) if width > 1 else torch.zeros_like(c)
     half = channels // 2
-    pos_row = torch.sin(math.pi * u)[:, None].expand(height, half).contiguous()
-    pos_col = torch.cos(math.pi * v)[:, None].expand(width, channels - half).contiguous()
-    return pos_row, pos_col
+    rows = torch.arange(height, dtype=torch.float64)
+    cols = torch.arange(width, dtype=torch.float64)
+    pos_row = _sincos_1d(rows, half).to(device)
+    pos_col = _sincos_1d(cols, channels - half).to(device)
+    return pos_row.contiguous(), pos_col.contiguous()
 
 
 def positional_encoding(height: int, width: int, channels: int, device=None) -> torch.Tensor:
