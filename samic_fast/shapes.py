@@ -33,11 +33,33 @@ class SassShape(NamedTuple):
 
 
 #: Kodak, 768×512 (width × height), batch 1.
-SASS_SHAPES_768x512: tuple[SassShape, ...] = ()
+SASS_SHAPES_768x512: tuple[SassShape, ...] = (
+    SassShape(98304, 128, 16, 2, 256, 384),
+    SassShape(24576, 128, 16, 2, 128, 192),
+    SassShape(6144, 128, 16, 2, 64, 96),
+    SassShape(1536, 192, 16, 96, 32, 48),
+    SassShape(1536, 128, 16, 24, 32, 48),
+    SassShape(384, 128, 16, 2, 16, 24),
+)
 #: 4K UHD, 3840×2160 padded to 3840×2176, batch 1.
-SASS_SHAPES_3840x2160: tuple[SassShape, ...] = ()
+SASS_SHAPES_3840x2160: tuple[SassShape, ...] = (
+    SassShape(2088960, 128, 16, 2, 1088, 1920),
+    SassShape(522240, 128, 16, 2, 544, 960),
+    SassShape(130560, 128, 16, 2, 272, 480),
+    SassShape(32640, 192, 16, 96, 136, 240),
+    SassShape(32640, 128, 16, 24, 136, 240),
+    SassShape(8160, 128, 16, 2, 68, 120),
+)
 #: The image sizes (height, width) of the two tables, as the network sees them (padded).
 TABLE_SIZES = {"768x512": (512, 768), "3840x2160": (2176, 3840)}
+#: The semantic space of the default model's SASS calls (for cluster-assignment shapes).
+DEFAULT_C_SEM = 8
+DEFAULT_CLUSTERS = 16
+
+
+def shape_name(shape: SassShape) -> str:
+    """A short stable name: ``"<height>x<width>d<D>"``, e.g. ``"256x384d128"``."""
+    return f"{shape.height}x{shape.width}d{shape.D}"
 
 
 def trace_sass_shapes(config=None, height: int = 512, width: int = 768) -> tuple[SassShape, ...]:
@@ -57,5 +79,6 @@ def format_table(shapes) -> str:
                            for s in shapes) + ")"
 
 
-__all__ = ["SassShape", "SASS_SHAPES_768x512", "SASS_SHAPES_3840x2160", "TABLE_SIZES",
+__all__ = ["SassShape", "SASS_SHAPES_768x512", "SASS_SHAPES_3840x2160", "TABLE_SIZES", "DEFAULT_C_SEM",
+           "DEFAULT_CLUSTERS", "shape_name",
            "trace_sass_shapes", "format_table"]

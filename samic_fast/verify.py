@@ -32,6 +32,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import torch
 
 from samic_fast.errors import BackendError, DeviceError
+from samic_fast.shapes import DEFAULT_C_SEM, DEFAULT_CLUSTERS, SASS_SHAPES_768x512, shape_name
 
 NEAR_TIE = 1e-4
 FP32_REL_RMS = 1e-5
@@ -48,12 +49,11 @@ SHAPES = {
         "cluster": [("odd", 2, 6, 7, 9, 5), ("c32k16", 1, 32, 12, 10, 16)],
         "scan": [("odd", 2, 37, 11, 5), ("n16", 1, 63, 19, 16)],
     },
-    # DESIGN.md §4, Kodak 768x512, batch 1.
+    # The default model's SASS calls on a Kodak image, 768x512, batch 1 (samic_fast.shapes).
     "kodak": {
-        "cluster": [("s1", 1, 32, 384, 256, 16), ("s2", 1, 32, 192, 128, 16),
-                    ("s3", 1, 32, 96, 64, 16), ("lat", 1, 32, 48, 32, 16)],
-        "scan": [("s1", 1, 98304, 256, 16), ("s2", 1, 24576, 256, 16),
-                 ("s3", 1, 6144, 256, 16), ("lat", 1, 1536, 384, 16)],
+        "cluster": [(shape_name(s), 1, DEFAULT_C_SEM, s.height, s.width, DEFAULT_CLUSTERS)
+                    for s in SASS_SHAPES_768x512],
+        "scan": [(shape_name(s), 1, s.L, s.D, s.N) for s in SASS_SHAPES_768x512],
     },
 }
 

@@ -141,7 +141,7 @@ def in_process(model, monkeypatch, capsys):
     from samic_fast import codec
     from samic_fast.cli import main
 
-    monkeypatch.setattr(codec, "load_model", lambda checkpoint=None, backend="auto": model)
+    monkeypatch.setattr(codec, "load_model", lambda checkpoint=None, backend="auto", **kwargs: model)
 
     def run(*argv: str):
         status = main([str(a) for a in argv])
@@ -155,8 +155,10 @@ def test_info_json(in_process):
     status, out, _ = in_process("info", "--json", "--width", "64", "--height", "64")
     assert status == 0
     info = json.loads(out)
-    assert info["paper"] == {"params_M": 24.88, "flops_G": 53.41}
-    assert info["params"] > 1_000_000 and info["flops_G"] > 0.1
+    assert info["paper"] == {"params_M": 24.88, "paper_gmacs_512": 53.41}
+    assert abs(info["params"] / 1e6 / 24.88 - 1) <= 0.03 and abs(info["paper_gmacs_512"] / 53.41 - 1) <= 0.05
+    assert info["gflops_768x512"] > info["flops_G"] > 0.1
+    assert info["arch"] == "samic" and sum(s["count"] for s in info["sass_shapes_768x512"]) == 128
     assert abs(info["params_M"] - info["params"] / 1e6) < 0.01
     assert info["flops_at"] == "64x64"
     assert info["config"]["channels"] == [128, 128, 128, 192, 128, 192]

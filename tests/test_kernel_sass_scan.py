@@ -14,6 +14,7 @@ from conftest import LOW_PRECISION_FACTOR, LOW_PRECISION_FLOOR, SCAN_RTOL_RMS, r
 from samic_fast import ops, ref
 from samic_fast.kernels import sass_scan, sass_scan_fwd, scan_flops, selective_scan
 from samic_fast.mamba_ref import mamba_available, mamba_scan_channel_last
+from samic_fast.shapes import SASS_SHAPES_768x512, shape_name
 
 SHAPES = [(1, 1, 1, 1), (2, 37, 11, 5), (1, 50, 7, 17), (3, 23, 1, 3), (1, 45, 13, 64)]
 IDS = [f"B{b}-L{l}-D{d}-N{n}" for b, l, d, n in SHAPES]
@@ -189,7 +190,8 @@ def test_flop_formula():
 
 # ----------------------------------------------------------------------------- GPU, §4 shapes
 
-KODAK = {"s1": (98304, 256), "s2": (24576, 256), "s3": (6144, 256), "lat": (1536, 384)}
+# The default model's SASS calls on a Kodak image (samic_fast.shapes): name -> (L, D).
+KODAK = {shape_name(s): (s.L, s.D) for s in SASS_SHAPES_768x512}
 
 
 @pytest.mark.gpu
