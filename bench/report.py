@@ -42,7 +42,7 @@ TARGET_FLOOR_FACTOR = 2.0
 TARGET_REF_SPEEDUP = 3.0
 TARGET_ENC_MS = 11.0
 TARGET_DEC_MS = 8.0
-#: DESIGN.md §4: the exp-throughput floor at s1 on an H100 (not measured by this report).
+#: docs/design.md §3: the exp-throughput floor at s1 on an H100 (not measured by this report).
 DESIGN_EXP_FLOOR_MS = 0.11
 
 
@@ -75,7 +75,7 @@ class Plan:
 
 
 def default_plan(device: str, quick: bool) -> Plan:
-    """The CLI's defaults. CUDA: the four DESIGN.md §4 shapes (``--quick`` only shortens the
+    """The CLI's defaults. CUDA: the four docs/design.md §3 shapes (``--quick`` only shortens the
     repetitions and drops torch.compile). CPU with ``--quick``: every shape with a quarter of the
     tokens (``s1/4`` ...) and the network at 128×128 for K=16, so the run stays within minutes on 2 cores."""
     if device == "cuda":
@@ -101,7 +101,7 @@ def default_plan(device: str, quick: bool) -> Plan:
             "skipped in --quick on CPU (inductor compile takes ~3 s per unrolled scan block)"
         )
         plan.notes.append(
-            "--quick on CPU: reduced shapes (sN/4 = half the height and width of DESIGN.md §4's "
+            "--quick on CPU: reduced shapes (sN/4 = half the height and width of docs/design.md §3's "
             "sN, a quarter of the tokens); mamba-ssm's reference only up to L=6,144; the network "
             "at 128x128 instead of 768x512 and for K=16 only (building a model and counting its "
             "FLOPs alone take ~30 s here); run without --quick for 768x512"
@@ -336,7 +336,7 @@ def evaluate_targets(device: str, device_name: str, kernels: list[KernelResult],
     ref_goal = f">= {TARGET_REF_SPEEDUP:g}x faster"
     refc = cell.get(("sass_scan", "s1", "reference"))
     floor_txt = (f"floor {floor_bytes / 1e6:.0f} MB / {copy_bps / 1e9:.0f} GB/s copy = {floor_ms:.3f} ms; "
-                 f"exp floor ~{DESIGN_EXP_FLOOR_MS} ms on an H100 (DESIGN.md §4, not measured)")
+                 f"exp floor ~{DESIGN_EXP_FLOOR_MS} ms on an H100 (docs/design.md §3, not measured)")
     if fused is None or fused.median_ms is None:
         why = fused.reason if fused is not None else "shape s1 not run on this device"
         out.append(TargetResult("fused SASS scan at s1 vs floor", f"<= {TARGET_FLOOR_FACTOR:g}x floor",

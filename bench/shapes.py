@@ -1,6 +1,6 @@
 """Benchmark shapes, deterministic inputs, and the bytes each op must move.
 
-``s1``, ``s2``, ``s3`` and ``lat`` are stress shapes (docs/design.md, "Shapes"): the SASS scans of
+``s1``, ``s2``, ``s3`` and ``lat`` are stress shapes (docs/design.md §3): the SASS scans of
 the first release's layout (``--arch mambaic``) on a Kodak image, D = 256 at 384×256. The shapes
 of the default model come from :mod:`samic_fast.shapes` (its one home), as :data:`MODEL_SHAPES`
 (768×512) and :data:`MODEL_SHAPES_4K` (3840×2160). ``tiny`` is small enough for the Triton
@@ -42,7 +42,7 @@ class Shape:
         return f"{self.name} ({self.height}x{self.width}, L={self.seqlen:,}, D={self.dim}, N={self.nstate})"
 
 
-#: Stress shapes (docs/design.md, "Shapes"): the first release's scans on a Kodak image, batch 1.
+#: Stress shapes (docs/design.md §3): the first release's scans on a Kodak image, batch 1.
 SHAPES: dict[str, Shape] = {
     "s1": Shape("s1", 384, 256, 256),
     "s2": Shape("s2", 192, 128, 256),
@@ -153,7 +153,7 @@ def bytes_moved(op: str, shape: Shape, dtype: torch.dtype = torch.float32) -> Op
       ``(B, K)`` int64 sums.
     - ``scan_order``: read ``cluster`` and the sums; write ``perm`` and ``inv`` (int32).
     - ``selective_scan``: read ``x, dt`` ``(B, L, D)``, ``Bm, Cm`` ``(B, L, N)``, ``A, D, dt_bias``;
-      write ``y`` ``(B, L, D)``. ``sass_scan`` adds the ``perm`` read (DESIGN.md §4: ~315 MB at s1).
+      write ``y`` ``(B, L, D)``. ``sass_scan`` adds the ``perm`` read (docs/design.md §3: ~315 MB at s1).
     """
     es = torch.empty((), dtype=dtype).element_size()
     b, L, d, n, k, c = shape.batch, shape.seqlen, shape.dim, shape.nstate, shape.clusters, shape.c_sem

@@ -1,4 +1,4 @@
-"""Fused hard semantic clustering (paper §3.2.2, Eq. 2–4; DESIGN.md §2 steps 2–4, §3).
+"""Fused hard semantic clustering (paper §3.2.2, Eq. 2–4; docs/design.md §1 steps 2–4, §2).
 
 One pass over ``feat``: each program takes a block of pixels, adds the positional encoding on
 the fly, accumulates the dot products with all K centers and both norms channel by channel
@@ -11,7 +11,7 @@ The positional encoding is read from two small tables, ``sin(pi*u)`` per row and
 per column, built by :func:`samic_fast.ref.positional_encoding` itself, so the encoded features
 are bit-identical to the reference's. ``tau`` is not used by the kernel: the hard assignment is
 the argmax of ``s / tau`` over k, and a positive scale does not move it (beyond rounding at
-near-ties, which DESIGN.md §6 allows). This also keeps a tensor ``tau`` (possibly requiring grad)
+near-ties, which docs/design.md §5 allows). This also keeps a tensor ``tau`` (possibly requiring grad)
 from forcing a device-to-host copy.
 """
 

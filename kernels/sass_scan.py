@@ -1,4 +1,4 @@
-"""Fused semantic-aware selective scan (paper §3.2.3, Eq. 5–6; DESIGN.md §2 steps 5–7, §3).
+"""Fused semantic-aware selective scan (paper §3.2.3, Eq. 5–6; docs/design.md §1 steps 5–7, §2).
 
 One kernel family serves both ops: :func:`sass_scan` reads row ``perm[t]`` of ``x, dt, Bm, Cm, z``
 at step ``t`` and writes its output to row ``perm[t]`` of ``y`` (the gather and the inverse
@@ -23,7 +23,7 @@ cannot): the sequence is cut into chunks of ``CHUNK`` steps and
 3. ``_sass_scan_fwd_kernel`` (grid: chunks x channel blocks x batch) re-scans each chunk from its
    carried-in state and writes ``y`` once.
 
-DESIGN.md §3 suggests instead writing partial outputs in pass 1 and adding
+docs/design.md §2 suggests instead writing partial outputs in pass 1 and adding
 ``sum_n Cm * exp(A * cumdelta) * h_in`` in pass 3. That costs the same ``L*D*N`` exponentials
 as the re-scan but writes ``y`` twice and reads it once more; re-scanning writes it once and
 lets pass 1 skip ``Cm``, ``z`` and ``y`` entirely. With a single chunk only pass 3 runs.
@@ -55,7 +55,7 @@ def _scan_config(dim: int, nstate: int, device: torch.device) -> dict:
 
     Channels are independent, but the block shape and warp count can change the order of the
     compiled reduction over N; a fixed heuristic rather than autotuning keeps the output bitwise
-    identical from one process to the next (DESIGN.md §6 determinism).
+    identical from one process to the next (docs/design.md §5 determinism).
     """
     block_n = next_pow2(nstate)
     if is_interpreter():

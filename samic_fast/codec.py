@@ -1,4 +1,4 @@
-"""Encode and decode whole images to and from ``.samic`` files (DESIGN.md §7).
+"""Encode and decode whole images to and from ``.samic`` files (docs/design.md §6).
 
 The container itself (bytes, limits, checksums) is :mod:`samic_fast.fileformat`; pixel formats are
 :mod:`samic_fast.imageio`. This module joins them to a model that has the CompressAI interface::

@@ -1,7 +1,7 @@
 """Configuration dataclasses.
 
-:class:`SASSConfig` configures one semantic-aware selective scan (paper §3.2; docs/design.md,
-"The SASS op"); the codec's :class:`SAMICConfig` (paper §4.2) follows below it.
+:class:`SASSConfig` configures one semantic-aware selective scan (paper §3.2; docs/design.md §1);
+the codec's :class:`SAMICConfig` (paper §4.2) follows below it.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class SASSConfig:
 
 @dataclass(frozen=True)
 class SAMICConfig:
-    """Hyper-parameters of the SAMIC codec (paper §3–4.2; docs/design.md, "Layout").
+    """Hyper-parameters of the SAMIC codec (paper §3–4.2; docs/design.md §7).
 
     The defaults are the named configuration ``samic`` (:data:`ARCHS`).
 

@@ -1,4 +1,4 @@
-"""Pure-PyTorch references of the SASS ops (paper §3.2, DESIGN.md §2).
+"""Pure-PyTorch references of the SASS ops (paper §3.2, docs/design.md §1).
 
 This module never imports triton. Each function has exactly the signature of its fused twin in
 :mod:`samic_fast.kernels`, runs on any device, supports autograd and float64, and is the ground
@@ -50,8 +50,7 @@ def positional_tables(height: int, width: int, channels: int, device=None):
     half as sines then cosines of the integer position times geometrically spaced frequencies
     (:func:`_sincos_1d`). Departure from the paper's Eq. 2 (``sin(pi*u)`` on every row channel,
     ``cos(pi*v)`` on every column channel, ``u, v`` in [0, 1]): there ``sin`` gives rows ``r`` and
-    ``H-1-r`` the same code, so clustering could not tell top from bottom (docs/design.md,
-    "Positional encoding"). Computed in float64 and rounded once, so the tables are the same
+    ``H-1-r`` the same code, so clustering could not tell top from bottom (docs/design.md §9). Computed in float64 and rounded once, so the tables are the same
     numbers on every device.
     """
     half = channels // 2
@@ -103,7 +102,7 @@ def cluster_sums_ref(cluster: torch.Tensor, num_clusters: int, height: int, widt
 
 
 def cluster_assign_ref(feat: torch.Tensor, centers: torch.Tensor, tau):
-    """Hard cluster assignment (DESIGN.md §2 steps 2–4).
+    """Hard cluster assignment (docs/design.md §1 steps 2–4).
 
     Returns ``cluster (B, L)`` int32 (argmax of Eq. 3, ties to the smaller k) and the exact
     integer sums ``count``, ``rowsum``, ``colsum`` ``(B, K)`` int64 over each cluster's pixels.
@@ -118,7 +117,7 @@ def cluster_assign_ref(feat: torch.Tensor, centers: torch.Tensor, tau):
 
 
 def cluster_rank_ref(count: torch.Tensor, rowsum: torch.Tensor, colsum: torch.Tensor) -> torch.Tensor:
-    """Position ``(B, K)`` int64 of each cluster in the scan (DESIGN.md §2 step 4).
+    """Position ``(B, K)`` int64 of each cluster in the scan (docs/design.md §1 step 4).
 
     Clusters are ordered by ``(rowsum/count, colsum/count, k)``, compared exactly by
     cross-multiplying the integers; empty clusters go last in index order.
@@ -138,7 +137,7 @@ def cluster_rank_ref(count: torch.Tensor, rowsum: torch.Tensor, colsum: torch.Te
 
 
 def scan_order_ref(cluster, count, rowsum, colsum, height: int, width: int):
-    """Scan permutation (DESIGN.md §2 step 5): ``perm, inv`` ``(B, L)`` int32.
+    """Scan permutation (docs/design.md §1 step 5): ``perm, inv`` ``(B, L)`` int32.
 
     Clusters in the order of :func:`cluster_rank_ref`, pixels inside a cluster in raster order.
     ``perm[t]`` is the raster index of the pixel at sequence position ``t``; ``inv[perm[t]] = t``.
@@ -242,7 +241,7 @@ def _scan_ref(x, dt, A, Bm, Cm, perm, D, z, dt_bias, delta_softplus):
 
 
 def selective_scan_ref(x, dt, A, Bm, Cm, D=None, z=None, dt_bias=None, delta_softplus=True):
-    """Mamba-1 selective scan in raster order (DESIGN.md §2 step 6), channel-last.
+    """Mamba-1 selective scan in raster order (docs/design.md §1 step 6), channel-last.
 
     ``x, dt, z: (B, L, D)``, ``A: (D, N)``, ``Bm, Cm: (B, L, N)``, ``D, dt_bias: (D,)``.
     Returns ``y (B, L, D)`` in ``x``'s dtype; the state is float32 (float64 for float64 ``x``).
@@ -260,7 +259,7 @@ def _gather_rows(t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 
 
 def sass_scan_ref(x, dt, A, Bm, Cm, perm, D=None, z=None, dt_bias=None, delta_softplus=True):
-    """Semantic-aware scan (DESIGN.md §2 steps 5–7, paper Eq. 5–6): the scan of
+    """Semantic-aware scan (docs/design.md §1 steps 5–7, paper Eq. 5–6): the scan of
     :func:`selective_scan_ref` along ``perm``, outputs back in raster order (``y[perm[t]]`` is
     step ``t``). Shapes as there; ``perm (B, L)``. Rows are gathered and scattered one block at a
     time, so not even the reference makes whole permuted copies.

@@ -1,4 +1,4 @@
-"""SASS: semantic-aware selective scan (paper §3.2, Fig. 3b; docs/design.md, "The SASS op").
+"""SASS: semantic-aware selective scan (paper §3.2, Fig. 3b; docs/design.md §1).
 
 The mixer of a :class:`samic_fast.samb.SAMB`. Given the block's inner features ``x`` (after the
 depthwise convolution and SiLU, channel-last ``(B, H, W, D)``) it
@@ -88,7 +88,7 @@ class SASS(nn.Module):
         else:
             self.register_buffer("log_tau", torch.tensor(math.log(cfg.tau)), persistent=False)
         # Per-token projections, applied in raster order: a per-token linear map commutes with any
-        # permutation, so projecting before the gather is exact (docs/design.md, "The SASS op").
+        # permutation, so projecting before the gather is exact (docs/design.md §1).
         self.x_proj = nn.Linear(d_inner, rank + 2 * n, bias=False)
         self.dt_proj = nn.Linear(rank, d_inner, bias=False)
         self.dt_bias = nn.Parameter(torch.empty(d_inner))

@@ -1,8 +1,8 @@
-"""Parity of the fused Triton ops against the reference (DESIGN.md §6), for ``samic-fast verify``.
+"""Parity of the fused Triton ops against the reference (docs/design.md §5), for ``samic-fast verify``.
 
 Every op runs on both backends at a set of shapes; each row of the result says how far the fused
 output is from the ground truth, whether integer outputs are exact, whether repeated fused runs
-are bitwise identical, and how long each backend took. The rules (DESIGN.md §6):
+are bitwise identical, and how long each backend took. The rules (docs/design.md §5):
 
 - ``cluster_assign``: ids equal wherever the float64 top-2 score margin exceeds ``1e-4``
   (relative to the top score); the integer sums exactly those of the returned ids.

@@ -1,4 +1,4 @@
-"""Fused cluster assignment (kernels/cluster_assign.py) against the reference (DESIGN.md §6).
+"""Fused cluster assignment (kernels/cluster_assign.py) against the reference (docs/design.md §5).
 
 Cluster ids must equal the reference's wherever the top-2 margin of the float64 scores exceeds
 1e-4 (relative); the integer sums must be exactly those of the returned ids. Output buffers are

@@ -1,8 +1,8 @@
-"""Fused scans (kernels/sass_scan.py) against the float64 reference (DESIGN.md §6).
+"""Fused scans (kernels/sass_scan.py) against the float64 reference (docs/design.md §5).
 
 On CPU the kernels run under TRITON_INTERPRET=1 at small odd shapes (several channel blocks and
 several chunks, since the interpreter config uses 8-channel blocks and 16-step chunks); the
-DESIGN.md §4 shapes run only on a GPU. Outputs are NaN-poisoned before each launch so an
+docs/design.md §3 shapes run only on a GPU. Outputs are NaN-poisoned before each launch so an
 unwritten element fails.
 """
 

@@ -1,10 +1,10 @@
 """``samic-fast verify [--device cpu|cuda] [--shapes small|kodak] [--dtype fp32,fp16,bf16]``:
-parity of the fused Triton ops against the reference (DESIGN.md §6).
+parity of the fused Triton ops against the reference (docs/design.md §5).
 
 Runs every op on both backends and prints a table: max abs error, relative RMS error (scans,
 against the reference in float64), exactness (cluster sums, permutations), determinism (repeated
 fused runs bitwise equal) and each backend's time. Exits 0 only when every rule holds.
-Defaults: CUDA with the Kodak shapes of DESIGN.md §4 when a GPU is present; otherwise CPU, where
+Defaults: CUDA with the Kodak shapes of docs/design.md §3 when a GPU is present; otherwise CPU, where
 the kernels run in Triton's interpreter, with small shapes.
 """
 
