@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 from samic_fast.errors import SamicError
 
 # Each module defines ``register(subparsers)``, which adds its parser and sets ``func(args) -> int``.
-COMMAND_MODULES = ("demo", "compress", "decompress", "info", "verify", "bench")
+COMMAND_MODULES = ("demo", "compress", "decompress", "eval", "train", "info", "verify", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -47,6 +47,7 @@ __all__ = [
     "decompress_file",
     "model_digests",
     "load_model",
+    "resolve_device",
     "pad_image",
 ]
 
@@ -67,34 +68,52 @@ def load_model(checkpoint: Optional[PathLike] = None, backend: str = "auto",
                device=None, arch: Optional[str] = None):
     """The model the CLI codes with: ``checkpoint``'s weights, or the seeded default model.
 
-    ``arch`` names a configuration (:data:`samic_fast.config.ARCHS`; default ``samic``).
-    ``device`` (a ``torch.device`` or its name) defaults to CUDA when present. A missing or
-    unreadable checkpoint raises :class:`~samic_fast.errors.SamicError` (one readable line).
+    The configuration is the checkpoint's own when it records one (checkpoints written by
+    ``samic-fast train`` do); otherwise ``arch`` names it (:data:`samic_fast.config.ARCHS`; default
+    ``samic``). An ``arch`` that contradicts the checkpoint raises
+    :class:`~samic_fast.errors.ConfigError`. Plain state_dicts and CompressAI-style dicts
+    (``state_dict``, ``network``, ``model_state_dict``; ``module.`` prefixes) are accepted, see
+    :func:`samic_fast.model.load_checkpoint`. ``device`` (a ``torch.device`` or its name) defaults
+    to CUDA when present. A missing or unreadable checkpoint raises
+    :class:`~samic_fast.errors.SamicError` with one readable line.
     """
     from samic_fast import model as samic_model
     from samic_fast.config import get_config
-    from samic_fast.errors import DeviceError
 
-    try:
-        device = torch.device(device) if device is not None else torch.device(
-            "cuda" if torch.cuda.is_available() else "cpu")
-    except (RuntimeError, TypeError) as exc:
-        raise DeviceError(f"bad device {device!r} ({str(exc).splitlines()[0]})") from None
-    config = get_config(arch) if arch is not None else None
+    device = resolve_device(device)
     if checkpoint is None:
-        model = samic_model.default_model(config, backend=backend)
+        model = samic_model.default_model(get_config(arch) if arch is not None else None, backend=backend)
     else:
         path = Path(checkpoint)
         if not path.is_file():
             raise InputFileError(f"checkpoint {path}: no such file")
         try:
-            model = samic_model.load_checkpoint(path, config, backend=backend)
+            model = samic_model.load_checkpoint(path, backend=backend, arch=arch)
         except SamicError:
             raise
         except Exception as exc:  # torch.load's failures have no common type
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise InputFileError(f"checkpoint {path}: cannot load ({first})") from exc
     return model.to(device).eval()
+
+
+def resolve_device(device=None) -> torch.device:
+    """``device`` as a ``torch.device`` (default: CUDA when present, else CPU); a malformed name or
+    a CUDA device this machine lacks raises :class:`~samic_fast.errors.DeviceError`."""
+    from samic_fast.errors import DeviceError
+
+    try:
+        dev = torch.device(device) if device is not None else torch.device(
+            "cuda" if torch.cuda.is_available() else "cpu")
+    except (RuntimeError, TypeError) as exc:
+        raise DeviceError(f"bad device {device!r} ({str(exc).splitlines()[0]})") from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise DeviceError(f"device {device!r}: no CUDA GPU is available here")
+        if dev.index is not None and dev.index >= count:
+            raise DeviceError(f"device {device!r}: only {count} CUDA GPU(s) are visible")
+    return dev
 
 
 def pad_image(rgb: np.ndarray) -> np.ndarray:

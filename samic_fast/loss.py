@@ -35,26 +35,23 @@ def bits_per_pixel(likelihoods: dict, num_pixels: int) -> torch.Tensor:
     return -total / (math.log(2) * num_pixels)
 
 
-def _torch_hub_has(filename: str) -> bool:
+#: The torchvision AlexNet backbone LPIPS builds on, as torch.hub caches it.
+LPIPS_BACKBONE = "alexnet-owt-7be5be79.pth"
+
+
+def load_lpips() -> tuple:
+    """``(fn, None)`` with ``fn(x_hat, x)`` LPIPS-AlexNet on [0, 1] images (mean over the batch),
+    or ``(None, reason)`` when the ``lpips`` package or its AlexNet backbone is not installed
+    locally. Never downloads: the backbone must already be in torch.hub's cache."""
     import os
 
-    hub = torch.hub.get_dir()
-    return os.path.exists(os.path.join(hub, "checkpoints", filename))
-
-
-def lpips_or_none() -> Optional[PerceptualFn]:
-    """LPIPS-AlexNet as a callable on [0, 1] images, or None (with a warning) when the
-    ``lpips`` package or the AlexNet weights are not installed. Never downloads."""
     try:
-        import lpips  # type: ignore
-    except ImportError:
-        warnings.warn("lpips is not installed: the perceptual term of Eq. 13 is skipped", RuntimeWarning,
-                      stacklevel=3)
-        return None
-    if not _torch_hub_has("alexnet-owt-7be5be79.pth"):
-        warnings.warn("AlexNet weights for LPIPS are not installed: the perceptual term is skipped",
-                      RuntimeWarning, stacklevel=3)
-        return None
+        import lpips  # type: ignore  # imports torchvision too
+    except ImportError as exc:
+        return None, f"the lpips package cannot be imported ({exc}); pip install lpips torchvision"
+    backbone = os.path.join(torch.hub.get_dir(), "checkpoints", LPIPS_BACKBONE)
+    if not os.path.exists(backbone):
+        return None, f"LPIPS's AlexNet weights are not installed ({backbone} is missing; nothing is downloaded)"
     net = lpips.LPIPS(net="alex", verbose=False).eval()
     for p in net.parameters():
         p.requires_grad_(False)
@@ -63,6 +60,15 @@ def lpips_or_none() -> Optional[PerceptualFn]:
         net.to(x.device)
         return net(x_hat * 2 - 1, x * 2 - 1).mean()  # LPIPS expects [-1, 1]
 
+    return fn, None
+
+
+def lpips_or_none() -> Optional[PerceptualFn]:
+    """LPIPS-AlexNet as a callable on [0, 1] images, or None (with a warning saying why) when the
+    ``lpips`` package or the AlexNet weights are not installed. Never downloads."""
+    fn, reason = load_lpips()
+    if fn is None:
+        warnings.warn(f"the perceptual term of Eq. 13 is skipped: {reason}", RuntimeWarning, stacklevel=3)
     return fn
 
 
@@ -104,4 +110,4 @@ class RateDistortionPerceptionLoss(nn.Module):
         return {"loss": loss, "bpp_loss": bpp, "mse_loss": mse, "perceptual_loss": perc}
 
 
-__all__ = ["RateDistortionPerceptionLoss", "bits_per_pixel", "lpips_or_none"]
+__all__ = ["RateDistortionPerceptionLoss", "bits_per_pixel", "lpips_or_none", "load_lpips"]

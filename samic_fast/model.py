@@ -33,7 +33,7 @@ from samic_fast._compressai import import_compressai
 from samic_fast.config import SAMICConfig
 from samic_fast.entropy import ContextEntropyModel, WindowBlock, samb_stack
 from samic_fast.entropy_params import ParamGuard, scale_table
-from samic_fast.errors import CorruptBitstreamError, DTypeError, ModelMismatchError, ShapeError
+from samic_fast.errors import CorruptBitstreamError, DTypeError, ShapeError
 from samic_fast.samb import set_backend
 from samic_fast.sass import SASS
 from samic_fast.svd_rrm import SVDRRM
@@ -340,22 +340,133 @@ def weights_digest(model: nn.Module) -> bytes:
 # checkpoint may lack them, in which case they are computed after loading.
 _DYNAMIC_SUFFIXES = ("._quantized_cdf", "._offset", "._cdf_length", "gaussian_conditional.scale_table")
 
+#: Where checkpoints keep the weights: samic-fast train and CompressAI's examples use
+#: ``"state_dict"``; other training scripts use the rest. A bare state_dict is accepted too.
+STATE_DICT_KEYS = ("state_dict", "network", "model_state_dict", "model")
+#: Prefixes that wrappers add to every name: DataParallel/DistributedDataParallel, torch.compile.
+_WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 
-def load_checkpoint(path, config: Optional[SAMICConfig] = None, backend: str = "auto") -> SAMIC:
-    """Load a plain ``state_dict`` (``torch.save(model.state_dict(), path)``; a dict holding it
-    under ``"state_dict"`` is accepted) into a SAMIC of ``config``. Raises
-    :class:`ModelMismatchError` listing missing/unexpected keys or mismatched shapes."""
+
+def _is_state_dict(obj) -> bool:
+    return isinstance(obj, Mapping) and bool(obj) and all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+
+
+def _strip_prefixes(state: Mapping) -> dict:
+    out = {}
+    for name, value in state.items():
+        while name.startswith(_WRAPPER_PREFIXES):
+            name = name.split(".", 1)[1]
+        out[name] = value
+    return out
+
+
+def read_checkpoint(path) -> dict:
+    """Read a checkpoint file safely (``torch.load(weights_only=True)``: tensors and plain
+    containers only, never arbitrary pickled objects) and return it as a dict with
+
+    - ``"state_dict"``: the weights, wrapper prefixes (``module.``, ``_orig_mod.``) removed;
+    - ``"config"``: the :class:`SAMICConfig` the checkpoint records (``"config"``, as written by
+      ``samic-fast train``), or None;
+    - ``"arch"``: the configuration name it records, or None;
+    - ``"raw"``: everything it holds (optimizer, step, RNG state for ``train --resume``).
+
+    Raises :class:`~samic_fast.errors.InputFileError` (one line) for a file that is not a
+    readable checkpoint and :class:`~samic_fast.errors.ConfigError` for one without weights or
+    with a malformed configuration.
+    """
+    import pickle
+    import re
+    import zipfile
+
+    from samic_fast.errors import ConfigError, InputFileError
+
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if not (zipfile.is_zipfile(path) or head[:1] == b"\x80"):
+        raise InputFileError(f"{path}: not a PyTorch checkpoint (neither a torch.save zip archive nor a pickle)")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as exc:  # pickle errors, truncated zip, not a torch file
-        raise ModelMismatchError(f"{path}: not a readable PyTorch checkpoint ({exc})") from None
-    if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
-        state = state["state_dict"]
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ModelMismatchError(f"{path}: expected a state_dict (a mapping of names to tensors)")
-    model = _build(config, backend)
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile,
+            AttributeError, TypeError, KeyError, IndexError) as exc:
+        text = str(exc)
+        unsafe = re.search(r"GLOBAL ([\w.]+)", text)
+        if unsafe:
+            raise InputFileError(
+                f"{path}: holds a pickled {unsafe.group(1)}, which is not loaded for safety (only tensors "
+                "and plain containers are); re-save it with torch.save(model.state_dict(), path)") from None
+        first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+        raise InputFileError(f"{path}: not a readable PyTorch checkpoint ({first[:200]})") from None
+    if _is_state_dict(raw):
+        return {"state_dict": _strip_prefixes(raw), "config": None, "arch": None, "raw": {}}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{path}: expected a state_dict or a dict holding one, got {type(raw).__name__}")
+    key = next((k for k in STATE_DICT_KEYS if _is_state_dict(raw.get(k))), None)
+    if key is None:
+        raise ConfigError(f"{path}: holds no state_dict (a mapping of names to tensors, bare or under "
+                          f"one of the keys {', '.join(STATE_DICT_KEYS)})")
+    config = raw.get("config")
+    if config is not None:
+        config = SAMICConfig.from_dict(config) if isinstance(config, Mapping) else None
+        if config is None:
+            raise ConfigError(f"{path}: its 'config' entry is not a mapping of configuration fields")
+    arch = raw.get("arch") if isinstance(raw.get("arch"), str) else None
+    return {"state_dict": _strip_prefixes(raw[key]), "config": config, "arch": arch, "raw": dict(raw)}
+
+
+def resolve_config(recorded: Optional[SAMICConfig], recorded_arch: Optional[str] = None,
+                   config: Optional[SAMICConfig] = None, arch: Optional[str] = None,
+                   source: str = "the checkpoint") -> SAMICConfig:
+    """The configuration to build: the one ``source`` records, else ``config``, else the named
+    ``arch``, else the default. A requested configuration that differs from a recorded one raises
+    :class:`~samic_fast.errors.ConfigError`."""
+    from samic_fast.config import arch_name, get_config
+    from samic_fast.errors import ConfigError
+
+    requested = config if config is not None else (get_config(arch) if arch is not None else None)
+    if recorded is None:
+        return requested if requested is not None else get_config()
+    if requested is not None and requested != recorded:
+        asked = f"--arch {arch}" if arch is not None and config is None else "the requested configuration"
+        has = recorded_arch or arch_name(recorded) or "a custom configuration"
+        raise ConfigError(f"{asked} conflicts with {source}, which was trained with {has}; "
+                          "leave --arch out to use the checkpoint's own")
+    return recorded
+
+
+def _fitting_archs(state: Mapping) -> list:
+    """Names of the configurations whose parameter names and shapes ``state`` matches."""
+    from samic_fast.config import ARCHS
+
+    names, seen = [], []
+    for name, cfg in ARCHS.items():
+        if cfg in seen:
+            continue
+        seen.append(cfg)
+        expected = {k: v.shape for k, v in _build(cfg, "reference").state_dict().items()
+                    if not k.endswith(_DYNAMIC_SUFFIXES)}
+        if set(expected) <= set(state) and all(state[k].shape == s for k, s in expected.items()):
+            names.append(name)
+    return names
+
+
+def load_checkpoint(path, config: Optional[SAMICConfig] = None, backend: str = "auto",
+                    arch: Optional[str] = None) -> SAMIC:
+    """Load a checkpoint (see :func:`read_checkpoint` for the layouts accepted) into a SAMIC.
+
+    The configuration is the checkpoint's own when it records one (``samic-fast train`` does),
+    else ``config``, else the named ``arch`` (:data:`samic_fast.config.ARCHS`), else the default;
+    asking for a configuration that differs from the recorded one raises
+    :class:`~samic_fast.errors.ConfigError`. Weights that do not fit raise
+    :class:`~samic_fast.errors.ConfigError` listing missing/unexpected keys or mismatched shapes (and which
+    named configuration they would fit). CDF tables absent from the checkpoint are computed.
+    """
+    from samic_fast.errors import ConfigError
+
+    ckpt = read_checkpoint(path)
+    state = ckpt["state_dict"]
+    cfg = resolve_config(ckpt["config"], ckpt["arch"], config, arch, source=str(path))
+    model = _build(cfg, backend)
     expected = model.state_dict()
     dynamic = {k for k in expected if k.endswith(_DYNAMIC_SUFFIXES)}
     missing = sorted(set(expected) - set(state) - dynamic)
@@ -367,17 +478,25 @@ def load_checkpoint(path, config: Optional[SAMICConfig] = None, backend: str = "
         for label, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", wrong)):
             if items:
                 parts.append(f"{label} ({len(items)}): " + ", ".join(items[:5]) + (" ..." if len(items) > 5 else ""))
-        raise ModelMismatchError(f"{path} does not fit this SAMIC configuration: " + "; ".join(parts))
-    if all(k in state for k in dynamic):
-        model.load_state_dict(dict(state))
-    else:
-        # No (or partial) CDF tables: load the weights with the fresh model's empty tables, then
-        # compute them (on CPU, see SAMIC.update).
-        state = {k: v for k, v in state.items() if k not in dynamic}
-        state.update({k: expected[k] for k in dynamic})
-        model.load_state_dict(state)
-        model.update(force=True)
+        hint = ""
+        if ckpt["config"] is None and config is None:
+            fits = _fitting_archs(state)
+            hint = f" (it fits --arch {fits[0]})" if fits else ""
+        raise ConfigError(f"{path} does not fit this SAMIC configuration{hint}: " + "; ".join(parts))
+    try:
+        if all(k in state for k in dynamic):
+            model.load_state_dict(dict(state))
+        else:
+            # No (or partial) CDF tables: load the weights with the fresh model's empty tables,
+            # then compute them (on CPU, see SAMIC.update).
+            state = {k: v for k, v in state.items() if k not in dynamic}
+            state.update({k: expected[k] for k in dynamic})
+            model.load_state_dict(state)
+            model.update(force=True)
+    except (RuntimeError, ValueError) as exc:  # e.g. a dtype that cannot be copied
+        raise ConfigError(f"{path}: cannot load its weights ({str(exc).splitlines()[0]})") from None
     return model.eval()
 
 
-__all__ = ["SAMIC", "default_model", "weights_digest", "load_checkpoint", "DEFAULT_SEED"]
+__all__ = ["SAMIC", "default_model", "weights_digest", "load_checkpoint", "read_checkpoint", "resolve_config",
+           "STATE_DICT_KEYS", "DEFAULT_SEED"]

@@ -11,7 +11,7 @@ from skimage import data as skdata
 
 from samic_fast.complexity import PAPER_PARAMS_M, model_complexity
 from samic_fast.config import SAMICConfig, SASSConfig, get_config
-from samic_fast.errors import CorruptBitstreamError, ModelMismatchError, ShapeError
+from samic_fast.errors import ConfigError, CorruptBitstreamError, InputFileError, ShapeError
 from samic_fast.loss import RateDistortionPerceptionLoss, bits_per_pixel
 from samic_fast.model import SAMIC, default_model, load_checkpoint, weights_digest
 from samic_fast.samb import SAMB
@@ -178,17 +178,17 @@ def test_load_checkpoint_roundtrip_and_mismatch(tmp_path):
     torch.save({"state_dict": state}, tmp_path / "notables.pt")
     assert weights_digest(load_checkpoint(tmp_path / "notables.pt", TINY, backend="reference")) == weights_digest(tiny)
     # wrong configuration: shapes differ
-    with pytest.raises(ModelMismatchError, match="shape"):
+    with pytest.raises(ConfigError, match="shape"):
         load_checkpoint(path, dataclasses.replace(TINY, N=8), backend="reference")
     # missing / unexpected keys
     bad = dict(tiny.state_dict())
     bad.pop("svd_rrm.theta")
     bad["extra.weight"] = torch.zeros(1)
     torch.save(bad, tmp_path / "bad.pt")
-    with pytest.raises(ModelMismatchError, match="missing keys.*svd_rrm.theta.*unexpected keys.*extra.weight"):
+    with pytest.raises(ConfigError, match="missing keys.*svd_rrm.theta.*unexpected keys.*extra.weight"):
         load_checkpoint(tmp_path / "bad.pt", TINY, backend="reference")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ModelMismatchError):
+    with pytest.raises(InputFileError):
         load_checkpoint(tmp_path / "junk.pt", TINY, backend="reference")
 
 

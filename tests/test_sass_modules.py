@@ -30,7 +30,8 @@ def test_training_gradients_reach_centers_tau_and_semantic_branch():
     sass = block.sass
     for name, p in [("centers", sass.centers), ("log_tau", sass.log_tau),
                     ("semantic conv", sass.semantic[0].weight), ("A_log", sass.A_log),
-                    ("dt_bias", sass.dt_bias), ("in_proj", block.in_proj.weight)]:
+                    ("dt_bias", sass.dt_bias), ("in_proj_x", block.in_proj_x.weight),
+                    ("in_proj_z", block.in_proj_z.weight)]:
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 

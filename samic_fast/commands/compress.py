@@ -98,9 +98,9 @@ def run(args: argparse.Namespace) -> int:
             raise SamicError(f"{args.output}: cannot create folder ({exc.strerror})") from None
     jobs = min(args.jobs, len(files))
     if jobs > 1:
-        results = _run_parallel(files, outs, args.backend, args.checkpoint, jobs)
+        results = _run_parallel(files, outs, args.backend, args.checkpoint, jobs, args.arch, args.device)
     else:
-        results = _run_sequential(files, outs, args.backend, args.checkpoint)
+        results = _run_sequential(files, outs, args.backend, args.checkpoint, args.arch, args.device)
     return 1 if any(err for _, _, _, err in results) else 0
 
 
@@ -123,7 +123,8 @@ def _report(bar, result: Result) -> None:
     bar.update(1)
 
 
-def _compress_one(model_box: list, src: Path, dst: Path, backend: str, checkpoint) -> Result:
+def _compress_one(model_box: list, src: Path, dst: Path, backend: str, checkpoint,
+                  arch=None, device=None) -> Result:
     """Compress one file; a bad input becomes the result's error text, not an exception.
 
     The model is loaded into ``model_box`` on the first readable image, so that bad inputs fail
@@ -137,7 +138,8 @@ def _compress_one(model_box: list, src: Path, dst: Path, backend: str, checkpoin
     except SamicError as exc:
         return src, dst, 0, str(exc)
     if not model_box:
-        model_box.append(load_model(Path(checkpoint) if checkpoint else None, backend))
+        model_box.append(load_model(Path(checkpoint) if checkpoint else None, backend,
+                                    device=device, arch=arch))
     try:
         data = encode_image(model_box[0], rgb)
         atomic_write(dst, lambda tmp: Path(tmp).write_bytes(data))
@@ -148,12 +150,12 @@ def _compress_one(model_box: list, src: Path, dst: Path, backend: str, checkpoin
     return src, dst, len(data), None
 
 
-def _run_sequential(files, outs, backend, checkpoint) -> List[Result]:
+def _run_sequential(files, outs, backend, checkpoint, arch=None, device=None) -> List[Result]:
     model_box: list = []  # loaded lazily, on the first readable image
     results = []
     with _progress(len(files)) as bar:
         for src, dst in zip(files, outs):
-            result = _compress_one(model_box, src, dst, backend, checkpoint)
+            result = _compress_one(model_box, src, dst, backend, checkpoint, arch, device)
             _report(bar, result)
             results.append(result)
     return results
@@ -164,7 +166,7 @@ _WORKER_MODEL: list = []
 _WORKER_ARGS: dict = {}
 
 
-def _worker_init(backend: str, checkpoint, threads: int) -> None:
+def _worker_init(model_args: dict, threads: int, devices=None) -> None:
     import torch
 
     # The parent's thread count, not a share of the cores: PyTorch's CPU kernels may split float
@@ -172,24 +174,33 @@ def _worker_init(backend: str, checkpoint, threads: int) -> None:
     # change a quantized latent. The same count keeps the bytes identical to a one-by-one run,
     # at the cost of oversubscribing the cores.
     torch.set_num_threads(threads)
-    _WORKER_ARGS.update(backend=backend, checkpoint=checkpoint)
+    _WORKER_ARGS.update(model_args)
+    if devices is not None:  # the next device of the parent's plan (several GPUs: one per worker)
+        _WORKER_ARGS["device"] = devices.get()
 
 
 def _worker_compress(src: str, dst: str) -> Result:
     return _compress_one(_WORKER_MODEL, Path(src), Path(dst), _WORKER_ARGS["backend"],
-                         _WORKER_ARGS["checkpoint"])
+                         _WORKER_ARGS["checkpoint"], _WORKER_ARGS["arch"], _WORKER_ARGS["device"])
 
 
-def _run_parallel(files, outs, backend, checkpoint, jobs: int) -> List[Result]:
+def _run_parallel(files, outs, backend, checkpoint, jobs: int, arch=None, device=None) -> List[Result]:
     import torch
+
+    from samic_fast.distributed import device_for_worker
 
     threads = torch.get_num_threads()
     # spawn, not fork: forking a process whose torch/OpenMP thread pools already ran can hang.
     ctx = multiprocessing.get_context("spawn")
     ckpt = str(checkpoint) if checkpoint is not None else None
+    devices = ctx.Queue()
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    for i in range(jobs):
+        devices.put(device_for_worker(i, device, gpus))
+    model_args = {"checkpoint": ckpt, "backend": backend, "arch": arch, "device": device}
     results: List[Result] = []
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
-                             initargs=(backend, ckpt, threads)) as pool, \
+                             initargs=(model_args, threads, devices)) as pool, \
             _progress(len(files)) as bar:
         futures = [pool.submit(_worker_compress, str(s), str(d)) for s, d in zip(files, outs)]
         try:

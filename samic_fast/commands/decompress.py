@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         raise SamicError(f"{src}: cannot read ({exc.strerror or exc})") from None
     try:
         header = read_header(data)  # cheap: refuses bad files before the model loads
-        model = load_model(args.checkpoint, args.backend)
+        model = load_model(args.checkpoint, args.backend, device=args.device, arch=args.arch)
         rgb = decode_image(model, data)
     except BitstreamError as exc:
         raise type(exc)(f"{src}: {exc}") from None

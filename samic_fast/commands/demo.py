@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
     fmt = format_for_path(args.save) if args.save is not None else None
     image, label = load_demo_image(args.image)
-    model = load_model(args.checkpoint, args.backend)
+    model = load_model(args.checkpoint, args.backend, device=args.device, arch=args.arch)
     device = next(model.parameters()).device
     ran = resolve_backend(args.backend, device)
 
