@@ -78,7 +78,7 @@ class SAMICConfig:
       ``hyper_depth = 1``, one SAMB in each of h_a and h_s; ``end_kernel = 3``, 3×3 first and
       last layers, as ICISP's residual stem and sub-pixel output (a 5×5 would add 2 G).
     - ``sass.expand = 1`` (ICISP's SS2D ratio) and ``sass.c_sem = 8``: at H/2 a SAMB costs
-      about 5 G of the 53 G, so a wider block or semantic space does not fit.
+      about 4.4 G of the 53 G, so a wider block or semantic space does not fit.
     - Context model (Eq. 11–12): ``num_slices = 6`` slices of 32 channels; ``ctx_depth = 8``
       SAMBs in each of the mean and scale channel contexts Φ_ch, ``sp_depth = 4`` SAMBs in the
       spatial context Φ_sp, ``agg_depth = 0`` (𝒩 is the masked convolution, 1×1/3×3 convolutions

@@ -258,8 +258,9 @@ def test_gpu_chunking_fills_an_h100_at_batch_one(monkeypatch):
         chunk = mod._chunk_len(L, 1, n_dblk, torch.device("cuda"))
         assert chunk >= 256 and chunk & (chunk - 1) == 0
         nchunk = -(-L // chunk)
-        # Enough programs for every SM at the large shapes; never fewer than one chunk.
-        if L >= 24576:
+        # Enough programs for every SM at the large shapes (at least 24,576 x 256 elements per
+        # step, as the stress shape s2); never fewer than one chunk.
+        if L * d >= 24576 * 256:
             assert n_dblk * nchunk >= 4 * 132
     # A batch that already fills the device scans each sequence in one chunk (no carry pass).
     assert mod._chunk_len(6144, 256, 8, torch.device("cuda")) >= 6144
