@@ -141,7 +141,7 @@ def in_process(model, monkeypatch, capsys):
     from samic_fast import codec
     from samic_fast.cli import main
 
-    monkeypatch.setattr(codec, "load_model", lambda checkpoint=None, backend="auto": model)
+    monkeypatch.setattr(codec, "load_model", lambda checkpoint=None, backend="auto", **kw: model)
 
     def run(*argv: str):
         status = main([str(a) for a in argv])
