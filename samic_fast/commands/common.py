@@ -58,6 +58,22 @@ def add_max_pixels_argument(parser: argparse.ArgumentParser) -> None:
                              f"images that would not fit the device's free memory are refused too")
 
 
+def check_work_before_loading(width: int, height: int, args: argparse.Namespace,
+                              what: str = "image") -> None:
+    """Bound the work of one ``width x height`` image before any model is built: ``--max-pixels``
+    and the free memory of the device ``--device`` names, estimated with ``--arch``'s
+    configuration (the codec checks again with the loaded model)."""
+    import torch
+
+    from samic_fast.config import DEFAULT_ARCH, get_config
+    from samic_fast.limits import check_image_work
+
+    device = getattr(args, "device", None) or ("cuda" if torch.cuda.is_available() else "cpu")
+    check_image_work(width, height, max_pixels=args.max_pixels,
+                     config=get_config(getattr(args, "arch", None) or DEFAULT_ARCH),
+                     device=device, what=what)
+
+
 def interactive() -> bool:
     """True when stderr is a terminal: progress and status lines go there, and only there, so
     that logs and pipes receive results and one-line errors only."""

@@ -154,16 +154,17 @@ def _compress_one(model_box: list, src: Path, dst: Path, model_args: dict) -> Re
     fast; a bad checkpoint does raise, since it would fail every file.
     """
     from samic_fast.codec import compress_file
-    from samic_fast.commands.common import model_from_args
+    from samic_fast.commands.common import check_work_before_loading, model_from_args
     from samic_fast.imageio import image_size
 
+    args = argparse.Namespace(**model_args)
     try:
         width, height = image_size(src)
+        check_work_before_loading(width, height, args, what=str(src))
     except SamicError as exc:
         return Result(src, dst, error=str(exc))
     if not model_box:
-        model_box.append(model_from_args(argparse.Namespace(
-            **{k: v for k, v in model_args.items() if k != "max_pixels"})))
+        model_box.append(model_from_args(args))
     start = time.perf_counter()
     try:
         size = compress_file(src, dst, model_box[0], max_pixels=model_args["max_pixels"])

@@ -17,6 +17,7 @@ from pathlib import Path
 from samic_fast.commands.common import (
     add_max_pixels_argument,
     add_model_arguments,
+    check_work_before_loading,
     model_from_args,
     status,
 )
@@ -54,12 +55,8 @@ def output_path(src: Path, output: Path, raw: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from samic_fast.codec import decompress_file, read_header
-    from samic_fast.config import DEFAULT_ARCH, get_config
     from samic_fast.imageio import format_for_path
-    from samic_fast.limits import check_image_work
 
     src = args.input
     if not src.exists():
@@ -76,10 +73,7 @@ def run(args: argparse.Namespace) -> int:
         header = read_header(data)  # cheap: refuses bad files before the model loads
         # Bound the work before loading anything: the declared size against --max-pixels and the
         # free memory of the device the model will use (checked again with the loaded model).
-        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        check_image_work(header.width, header.height, max_pixels=args.max_pixels,
-                         config=get_config(args.arch or DEFAULT_ARCH), device=device,
-                         what="the file's image")
+        check_work_before_loading(header.width, header.height, args, what="the file's image")
         model = model_from_args(args)
         start = time.perf_counter()
         with status(f"decoding {header.width}x{header.height}"):
