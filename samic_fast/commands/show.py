@@ -131,7 +131,11 @@ def draw(rgb: np.ndarray, scan: Dict[str, np.ndarray], stride: int, title: str, 
     grid_rank = rank[scan["cluster"]]  # (h, w): scan rank of each position
     # Up to image resolution: each block position covers stride x stride pixels of the padded image.
     full = np.repeat(np.repeat(grid_rank, stride, axis=0), stride, axis=1)[:height, :width]
-    cmap = colormaps["turbo"].resampled(max(len(order), 2))
+    turbo = colormaps["turbo"]
+
+    def cmap(fraction):  # turbo without its near-black ends, so every tint stays visible
+        return turbo(0.1 + 0.8 * np.asarray(fraction))
+
     tint = cmap(full / max(len(order) - 1, 1))[..., :3]
 
     inches = 8.0
