@@ -192,7 +192,7 @@ _WORKER_MODEL: list = []
 _WORKER_ARGS: dict = {}
 
 
-def _worker_init(model_args: dict, threads: int) -> None:
+def _worker_init(model_args: dict, threads: int, devices=None) -> None:
     import torch
 
     # The parent's thread count, not a share of the cores: PyTorch's CPU kernels may split float
@@ -201,6 +201,8 @@ def _worker_init(model_args: dict, threads: int) -> None:
     # at the cost of oversubscribing the cores.
     torch.set_num_threads(threads)
     _WORKER_ARGS.update(model_args)
+    if devices is not None:  # a queue of per-worker devices (several GPUs: one per worker)
+        _WORKER_ARGS["device"] = devices.get()
 
 
 def _worker_compress(src: str, dst: str) -> Result:
