@@ -106,20 +106,27 @@ def checkpoint(tmp_path_factory) -> Path:
     return path
 
 
-def test_batch_jobs_match_sequential_and_bad_files_are_reported(photos, checkpoint, tmp_path):
-    """A folder with two photos and one broken PNG, one by one and with --jobs 2."""
+def test_batch_jobs_match_sequential_and_bad_files_are_reported(photos, checkpoint, tmp_path,
+                                                                capsys):
+    """A folder with two photos and one broken PNG, one by one and with --jobs 2 (two spawned
+    worker processes). The parent runs in-process: the workers are the processes under test."""
+    from samic_fast.cli import main
+
     src = tmp_path / "in"
     src.mkdir()
     for name in ("astro.png", "cat.png"):
         (src / name).write_bytes((photos / name).read_bytes())
     (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
-    seq = cli("compress", src, "-o", tmp_path / "seq", "--checkpoint", checkpoint, "--arch", "tiny",
-              cwd=tmp_path)
-    par = cli("compress", src / "astro.png", src / "broken.png", src / "cat.png",
-              "-o", tmp_path / "par", "--jobs", "2", "--checkpoint", checkpoint, "--arch", "tiny",
-              cwd=tmp_path)
-    for proc in (seq, par):
-        assert "broken.png" in assert_one_line_error(proc)
+    common = ["--checkpoint", str(checkpoint), "--arch", "tiny"]
+    runs = [main(["compress", str(src), "-o", str(tmp_path / "seq"), *common])]
+    runs.append(capsys.readouterr().err)
+    runs.append(main(["compress", *(str(src / n) for n in ("astro.png", "broken.png", "cat.png")),
+                      "-o", str(tmp_path / "par"), "--jobs", "2", *common]))
+    runs.append(capsys.readouterr().err)
+    for status, err in (runs[:2], runs[2:]):
+        lines = err.strip().splitlines()
+        assert status == 1 and len(lines) == 1 and lines[0].startswith("error: "), err
+        assert "broken.png" in lines[0]
     names = sorted(os.listdir(tmp_path / "seq"))
     assert names == ["astro.samic", "cat.samic"] == sorted(os.listdir(tmp_path / "par"))
     for name in names:
@@ -252,28 +259,32 @@ def test_version(capsys):
         assert f"{name} " in out
 
 
-def test_compress_reports_bpp_and_time_and_decompress_writes_into_a_folder(photos, tmp_path):
+def test_compress_reports_bpp_and_time_and_decompress_writes_into_a_folder(photos, tmp_path,
+                                                                           monkeypatch, capsys):
     """compress prints bytes, bpp and seconds per file; decompress -o DIR/ (new, with a trailing
-    slash) and -o DIR (existing) both write DIR/<stem>.png. The tiny configuration keeps it fast."""
-    enc = cli("compress", photos / "cat.png", "-o", "cat.samic", "--arch", "tiny", "--threads", "1",
-              cwd=tmp_path)
-    assert enc.returncode == 0, enc.stderr
-    size = (tmp_path / "cat.samic").stat().st_size
+    slash) and -o DIR (existing) both write DIR/<stem>.png. In-process with the tiny
+    configuration: process wiring is the other tests' subject."""
     import re
 
-    found = re.search(r"cat\.samic: (\d+) bytes, ([0-9.]+) bpp, ([0-9.]+) s", enc.stdout)
-    assert found, enc.stdout
+    from samic_fast.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["compress", str(photos / "cat.png"), "-o", "cat.samic", "--arch", "tiny"]) == 0
+    out = capsys.readouterr().out
+    size = (tmp_path / "cat.samic").stat().st_size
+    found = re.search(r"cat\.samic: (\d+) bytes, ([0-9.]+) bpp, ([0-9.]+) s", out)
+    assert found, out
     assert int(found.group(1)) == size
     assert abs(float(found.group(2)) - 8 * size / (50 * 33)) < 1e-3
-    for out in ("new/", "new"):  # created, then existing
-        dec = cli("decompress", "cat.samic", "-o", out, "--arch", "tiny", "--threads", "1",
-                  cwd=tmp_path)
-        assert dec.returncode == 0, dec.stderr
+    for target in ("new/", "new"):  # created, then existing
+        assert main(["decompress", "cat.samic", "-o", target, "--arch", "tiny"]) == 0
+        assert "new/cat.png: 50x33" in capsys.readouterr().out
         assert np.asarray(Image.open(tmp_path / "new" / "cat.png")).shape == (33, 50, 3)
     assert os.listdir(tmp_path / "new") == ["cat.png"]
     (tmp_path / "plain").write_text("x")
-    assert "not a folder" in assert_one_line_error(
-        cli("decompress", "cat.samic", "-o", "plain/", "--arch", "tiny", cwd=tmp_path))
+    assert main(["decompress", "cat.samic", "-o", "plain/", "--arch", "tiny"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a folder" in err[0]
 
 
 def test_unexpected_failures_are_one_line_too(in_process, monkeypatch, photos, tmp_path):
