@@ -9,9 +9,9 @@ before failing. The container's own limits (:mod:`samic_fast.fileformat`: 16384 
    whose decoded RGB buffer would pass a few hundred MiB). This codec's working set is not 3 bytes
    but about 1.3 KB per pixel (below), so the same idea gives a far smaller count: the default
    :data:`DEFAULT_MAX_PIXELS` = 2**24 (4096x4096, 16.8 M pixels) is the largest image whose
-   estimated working set (about 24 GB for the default model) fits a 24 GB GPU such as the paper's
-   RTX 4090. It covers 4K UHD (8.3 M) and 12-16 MP photos; ``--max-pixels`` (``max_pixels=``)
-   raises it.
+   estimated working set, for the widest named layout (``mambaic``, 1.4 KB per pixel: 24 GB),
+   fits a 24 GB GPU such as the paper's RTX 4090. It covers 4K UHD (8.3 M) and 12-16 MP photos;
+   ``--max-pixels`` (``max_pixels=``) raises it.
 2. **Memory**: the estimated peak (:func:`working_set_bytes`) must fit what the device has free
    (``torch.cuda.mem_get_info`` on a GPU; ``MemAvailable`` from ``/proc/meminfo``, or
    ``os.sysconf`` elsewhere, on the CPU). When the free memory cannot be read the check is skipped.
@@ -21,8 +21,9 @@ the image resolution: a SAMB there holds its input (C channels) and about five t
 inner width ``expand * C`` (the in-projection halves, the convolution output, dt, the scan output)
 in float32 over ``H/2 x W/2`` positions, that is ``4 * C * (1 + 5 * expand) / 4`` bytes per image
 pixel. Measured peak resident memory above the loaded model (reference backend, CPU, 256x256 to
-1024x1024, the slope between two sizes): 1,249 B/pixel encoding and 1,238 decoding for the default
-model (C = 128, expand 2: the estimate gives 1,408), 180 and 167 for ``tiny`` (C = 16: 176).
+1024x1024, the slope between two sizes): 1,249 B/pixel encoding and 1,238 decoding for the
+first release's layout (now ``mambaic``: C = 128, expand 2; the estimate gives 1,408), 180 and
+167 for ``tiny`` (C = 16, expand 2: 176).
 """
 
 from __future__ import annotations

@@ -98,11 +98,10 @@ def checkpoint(tmp_path_factory) -> Path:
     (tiny keeps three subprocesses loading it cheap; the bytes rules do not depend on the size)."""
     import torch
 
-    from samic_fast.config import get_config
-    from samic_fast.model import default_model
+    from samic_fast.codec import load_model
 
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    torch.save(default_model(get_config("tiny"), backend="reference").state_dict(), path)
+    torch.save(load_model(arch="tiny", backend="reference", device="cpu").state_dict(), path)
     return path
 
 

@@ -9,18 +9,18 @@ channel blocks (chunk carries and masking run); long sequences are the kernel te
 this test proves is unchanged: the fused path runs in every network of the codec (asserted
 below), its bytes are deterministic, and the decoder reproduces the encoder's latents."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 from skimage import data as skdata
 
-from samic_fast.config import SAMICConfig, SASSConfig
+from samic_fast.config import get_config
 from samic_fast.model import default_model
 from samic_fast.sass import SASS
 
-TINY = SAMICConfig(channels=(16, 16, 16, 32, 16, 32), N=16, depths=(0, 0, 1), hyper_depth=1,
-                   num_slices=2, ctx_depth=1, agg_depth=1, window_size=4,
-                   sass=SASSConfig(num_clusters=4, c_sem=8, d_state=4))
+TINY = dataclasses.replace(get_config("tiny"), depths=(0, 0, 1))
 
 
 @pytest.mark.slow
