@@ -16,7 +16,13 @@ from typing import Callable, Optional, Tuple
 
 import numpy as np
 
-from samic_fast.commands.common import add_max_pixels_argument, add_model_arguments, model_from_args, status
+from samic_fast.commands.common import (
+    add_max_pixels_argument,
+    add_model_arguments,
+    check_work_before_loading,
+    model_from_args,
+    status,
+)
 from samic_fast.errors import SamicError
 
 
@@ -73,13 +79,13 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from samic_fast.backend import resolve_backend
-    from samic_fast.codec import atomic_write, check_work, decode_image, encode_image
+    from samic_fast.codec import atomic_write, decode_image, encode_image
     from samic_fast.imageio import format_for_path, save_rgb
 
     fmt = format_for_path(args.save) if args.save is not None else None
     image, label = load_demo_image(args.image)
+    check_work_before_loading(image.shape[1], image.shape[0], args, what=label)
     model = model_from_args(args)
-    check_work(model, image.shape[1], image.shape[0], max_pixels=args.max_pixels, what=label)
     device = next(model.parameters()).device
     ran = resolve_backend(args.backend, device)
 

@@ -27,6 +27,7 @@ import numpy as np
 from samic_fast.commands.common import (
     add_max_pixels_argument,
     add_model_arguments,
+    check_work_before_loading,
     model_from_args,
     status,
 )
@@ -187,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
     if suffix not in ("png", "pdf", "svg", "jpg", "jpeg"):
         raise SamicError(f"{args.output}: use a .png, .pdf, .svg or .jpg name")
     rgb = read_image_file(args.image)
+    check_work_before_loading(rgb.shape[1], rgb.shape[0], args, what=str(args.image))
     model = model_from_args(args)
     names = block_names(model)
     if args.block == "list":
