@@ -299,3 +299,23 @@ def test_unexpected_failures_are_one_line_too(in_process, monkeypatch, photos, t
     assert status == 1
     assert err.strip().splitlines() == [
         "error: RuntimeError: something deep broke (set SAMIC_FAST_DEBUG=1 for the traceback)"]
+
+
+def test_verify_reruns_itself_when_triton_was_imported_without_the_interpreter(monkeypatch):
+    """Embedded use: something imported triton before `verify` could enable the interpreter. On a
+    CPU run the command then reruns itself in a fresh process with TRITON_INTERPRET=1 (the
+    clean-environment test above covers the normal path)."""
+    import samic_fast.commands.verify as verify_cmd
+    from samic_fast.cli import main
+
+    import triton  # noqa: F401  (already imported in this test process; made certain here)
+
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    calls = []
+    monkeypatch.setattr(verify_cmd.subprocess, "call",
+                        lambda argv, env: calls.append((argv, env)) or 0)
+    assert main(["verify", "--device", "cpu", "--shapes", "quick", "--dtype", "fp32"]) == 0
+    (argv, env), = calls
+    assert env["TRITON_INTERPRET"] == "1"
+    assert argv[1:4] == ["-m", "samic_fast", "verify"] and "quick" in argv and "fp32" in argv
+    assert "TRITON_INTERPRET" not in os.environ  # this process was left as it was
