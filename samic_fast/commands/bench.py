@@ -4,6 +4,9 @@
 Prints, per device, the device name and torch/triton/CUDA versions, (a) a kernel table per shape,
 (b) the paper's Table 1/3 replica, (c) the performance targets with met / missed. Without
 ``--device`` it runs CUDA (when present) and then CPU, the CPU section timing the reference path.
+
+``--static`` needs no GPU: it compiles the fused op's kernels for sm_90 and predicts H100 times
+from their SASS (:mod:`samic_fast.bench.static`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,18 @@ def register(subparsers) -> None:
                     "paper's Table 1/3 replica, and the performance targets. --threads 1 gives "
                     "stable CPU timings on a machine shared with other work.",
     )
+    p.add_argument("--static", action="store_true",
+                   help="no GPU needed: compile the fused SASS op's kernels for sm_90 at each shape, "
+                        "count their SASS and predict H100 times (default shapes: s1,s2,s3 and the "
+                        "model's SASS shapes)")
+    p.add_argument("--dump", metavar="DIR", help="with --static: write each kernel variant's SASS "
+                   "and PTX to DIR")
+    p.add_argument("--compare-static", metavar="FILE",
+                   help="a `bench --static --json` file: print the fused op's measured time against "
+                        "its prediction and put both in the JSON")
+    p.add_argument("--model-size", metavar="WxH",
+                   help="network input size for the network table (default 768x512; 3840x2160 "
+                        "evaluates the 4K targets)")
     p.add_argument("--quick", action="store_true",
                    help="fewer repetitions, no torch.compile; on CPU reduced shapes and a 128x128 "
                         "network input (under 5 minutes on 2 cores)")
@@ -43,6 +58,10 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.static:
+        from samic_fast.bench.static import run as run_static
+
+        return run_static(args.shapes, args.json, args.dump, quiet=args.quiet)
     import torch
 
     from samic_fast.bench.providers import OPS, PROVIDERS
@@ -58,6 +77,14 @@ def run(args: argparse.Namespace) -> int:
         ks = tuple(int(k) for k in args.ks.split(",")) if args.ks else None
     except ValueError as exc:
         raise SamicError(f"--ks must be comma-separated integers ({exc})") from None
+    size = _model_size(args.model_size) if args.model_size else None
+    static = None
+    if args.compare_static:
+        try:
+            with open(args.compare_static, encoding="utf-8") as fh:
+                static = json.load(fh)
+        except (OSError, ValueError) as exc:
+            raise SamicError(f"--compare-static: cannot read {args.compare_static}: {exc}") from None
     log = (lambda s: None) if args.quiet else (lambda s: print(f"[bench] {s}", file=sys.stderr, flush=True))
 
     print("# samic-fast " + " ".join(sys.argv[1:] if sys.argv[1:2] == ["bench"] else ["bench"]))
@@ -72,12 +99,27 @@ def run(args: argparse.Namespace) -> int:
         plan.model, plan.kernels = not args.no_model, not args.no_kernels
         if ks:
             plan.model_ks = ks
-        report["devices"][device] = run_device(plan, sys.stdout, log)
+        if size:
+            plan.model_size = size
+        report["devices"][device] = run_device(plan, sys.stdout, log, static)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(report, fh, indent=2, default=str)
         print(f"\nwrote {args.json}")
     return 0
+
+
+def _model_size(spec: str) -> tuple[int, int]:
+    """``"WxH"`` -> ``(height, width)`` as the plan stores it."""
+    from samic_fast.errors import SamicError
+
+    try:
+        w, h = (int(v) for v in spec.lower().split("x"))
+    except ValueError:
+        raise SamicError(f"--model-size must be WxH, e.g. 3840x2160, got {spec!r}") from None
+    if w < 16 or h < 16:
+        raise SamicError(f"--model-size must be at least 16x16, got {spec!r}")
+    return h, w
 
 
 def _subset(spec, allowed, flag):

@@ -1,0 +1,88 @@
+"""The one home of the hardware constants, the floor and the targets that benchmarks and the
+static report share.
+
+The targets (fp32, batch 1, N=16, H100) are stated for an H100 SXM5 80 GB (HBM3):
+
+- the fused SASS op (gather + scan + scatter) within :data:`TARGET_FLOOR_FACTOR` x
+  ``max(floor, TARGET_MIN_US)``, at every benchmark shape;
+- no slower than mamba-ssm's CUDA ``selective_scan_fn`` on pre-permuted inputs;
+- at least :data:`TARGET_REF_SPEEDUP` x the reference path on the same GPU;
+- the whole network at 768x512 within :data:`TARGET_ENC_MS` / :data:`TARGET_DEC_MS`, and at
+  3840x2160 within :data:`TARGET_4K_MS` each way.
+
+The floor of a scan is the larger of its ideal HBM bytes over :attr:`GPU.hbm_bytes_per_s` and its
+exponentials over the chip's special-function (MUFU) rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class GPU:
+    """What the static model and the floor assume about the chip."""
+
+    name: str
+    sms: int
+    schedulers_per_sm: int  # warp schedulers (SM sub-partitions); each issues 1 instruction/clock
+    clock_hz: float
+    hbm_bytes_per_s: float
+    mufu_lanes_per_sm: int  # special-function lanes per SM per clock (16 on Hopper: 4 per quadrant)
+    max_warps_per_sm: int
+    max_blocks_per_sm: int
+    registers_per_sm: int
+    shared_bytes_per_sm: int
+    launch_us: float  # cost of one more kernel in a stream of back-to-back launches
+
+    @property
+    def mufu_per_s(self) -> float:
+        return self.sms * self.mufu_lanes_per_sm * self.clock_hz
+
+
+#: H100 SXM5. 132 SMs and ~3.0 TB/s device-to-device copy (bytes read + written) were measured on
+#: this workplace's H100 (device/KINDS.md, 2026-11-13). The clock is the sustained boost under
+#: load assumed by the targets, 1.755 GHz (the SXM5 part peaks at 1.98 GHz, so this errs slow).
+#: The launch cost is a lead, not a measurement here.
+H100 = GPU(
+    name="H100 SXM5 (static model)",
+    sms=132,
+    schedulers_per_sm=4,
+    clock_hz=1.755e9,
+    hbm_bytes_per_s=3.0e12,
+    mufu_lanes_per_sm=16,
+    max_warps_per_sm=64,
+    max_blocks_per_sm=32,
+    registers_per_sm=65536,
+    shared_bytes_per_sm=228 * 1024,
+    launch_us=2.0,
+)
+
+TARGET_FLOOR_FACTOR = 2.0
+TARGET_MIN_US = 5.0
+TARGET_REF_SPEEDUP = 3.0
+TARGET_ENC_MS = 11.0
+TARGET_DEC_MS = 8.0
+TARGET_4K_MS = 190.0
+
+
+def scan_exponentials(batch: int, seqlen: int, dim: int, nstate: int) -> int:
+    """Exponentials one scan must evaluate: ``exp(delta * A)`` per (token, channel, state) and
+    the softplus's ``exp`` per (token, channel)."""
+    return batch * seqlen * dim * (nstate + 1)
+
+
+def floor_us(nbytes: int, exponentials: int, gpu: GPU = H100) -> tuple[float, str]:
+    """The floor in microseconds and which term sets it (``"bytes"`` or ``"exp"``)."""
+    t_bytes = nbytes / gpu.hbm_bytes_per_s * 1e6
+    t_exp = exponentials / gpu.mufu_per_s * 1e6
+    return (t_bytes, "bytes") if t_bytes >= t_exp else (t_exp, "exp")
+
+
+def fused_target_us(floor: float) -> float:
+    """The fused op's time target for a shape whose floor is ``floor`` microseconds."""
+    return TARGET_FLOOR_FACTOR * max(floor, TARGET_MIN_US)
+
+
+__all__ = ["GPU", "H100", "scan_exponentials", "floor_us", "fused_target_us", "TARGET_FLOOR_FACTOR",
+           "TARGET_MIN_US", "TARGET_REF_SPEEDUP", "TARGET_ENC_MS", "TARGET_DEC_MS", "TARGET_4K_MS"]

@@ -1,0 +1,394 @@
+"""Read a compiled cubin without a GPU: resource usage, SASS loops and per-step counts.
+
+Uses the ``nvdisasm`` and ``cuobjdump`` that ship inside the triton package
+(``triton/backends/nvidia/bin``), so nothing beyond triton is needed.
+
+How "per step of the steady-state loop" is counted (:func:`analyze_sass`):
+
+1. Disassemble with ``nvdisasm -c`` and parse every instruction (address, guard predicate,
+   opcode, operands) and every label.
+2. A loop is a branch (``BRA``) whose target label is at or before the branch; its body is the
+   address range ``[target, branch]``. The *innermost* loops are those that contain no other
+   loop; the steady-state loop is the innermost loop with the most instructions (the scan's
+   recurrence, not a short clean-up loop). All loops are reported.
+3. The body's instructions are counted statically: a forward branch inside the body (a guarded
+   slow path) counts both sides, so the count is an upper bound on what one iteration issues.
+   ``NOP`` padding is not counted.
+4. Unrolling: the loop counter is a register ``R`` updated in the body by ``R = R + inc`` and
+   compared (``ISETP``) in the body; it may count steps, elements or bytes. Evidence, in order:
+   (a) the same register moves by a smaller ``inc0`` elsewhere in the kernel (LLVM's remainder
+   loop or peeled steps after unrolling by a run-time count): ``unroll = inc / inc0``;
+   (b) a constant bound ``B`` (a constexpr trip count): ``B / inc`` iterations cover the
+   ``expected_steps`` of a program (given by the caller), ``unroll = expected_steps / (B / inc)``;
+   (c) ``inc == 1``: one step; (d) the caller's hint (a loop over tiles of ``BLOCK_C`` chunks
+   processes ``BLOCK_C`` steps an iteration), used only when (a)-(c) find nothing. Otherwise
+   ``unroll`` is 1 and ``unroll_found`` is False.
+   A loop unrolled completely leaves no loop: then the per-step counts are the whole kernel's
+   divided by ``expected_steps``.
+5. Per step = body count / ``unroll``. SASS counts are per warp: every warp of a program issues
+   the whole body.
+
+The per-iteration latency (``latency_cycles``) replays the body in order for one warp: each
+instruction issues one cycle after the previous one or when its source registers are ready,
+whichever is later, and its destination is ready :data:`LATENCY` cycles later. Registers read
+before they are written in the body come from the previous iteration and count as ready. The
+last issue time is the iteration's latency: what a single warp takes per iteration when no other
+warp hides its stalls (a global load feeding the recurrence shows up here in full).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+#: Cycles until an instruction's result can be used, by opcode prefix (first match wins).
+#: Leads for Hopper from public microbenchmarks (Luo et al. 2024, "Benchmarking and Dissecting
+#: the Nvidia Hopper GPU Architecture"); a global load is taken as an L2 miss to HBM.
+LATENCY: tuple[tuple[str, int], ...] = (
+    ("LDGDEPBAR", 0),
+    ("LDGSTS", 0),  # asynchronous: the wait shows up at DEPBAR / the shared-memory load
+    ("LDG", 480),
+    ("LD.", 480),
+    ("LDL", 30),
+    ("LDS", 30),
+    ("LDSM", 30),
+    ("UTMALDG", 0),
+    ("UBLKCP", 0),
+    ("SHFL", 30),
+    ("MUFU", 20),
+    ("S2R", 20),
+    ("S2UR", 20),
+    ("LDC", 20),
+    ("ULDC", 20),
+    ("BAR", 20),
+    ("DFMA", 8),
+    ("DADD", 8),
+    ("DMUL", 8),
+    ("ATOM", 480),
+    ("RED", 0),
+)
+DEFAULT_LATENCY = 4  # FP32/INT32 ALU (FFMA, IADD3, LOP3, ISETP, ...)
+
+#: Opcode prefixes counted in each class.
+MUFU_OPS = ("MUFU",)
+SHUFFLE_OPS = ("SHFL",)
+BARRIER_OPS = ("BAR", "WARPSYNC", "BSYNC")
+GLOBAL_LOAD_OPS = ("LDG", "LD.")
+GLOBAL_STORE_OPS = ("STG", "ST.", "RED", "ATOM")
+ASYNC_COPY_OPS = ("LDGSTS", "UTMALDG", "UTMAPF", "UBLKCP", "UTMASTG", "UBLKPF")
+SPILL_OPS = ("LDL", "STL")
+
+_INSN = re.compile(r"/\*([0-9a-f]+)\*/\s+(@!?U?P[T0-9]+\s+)?([A-Z0-9_.]+)\s*([^;]*);")
+_LABEL = re.compile(r"^(\.L_x_\d+|\.L_\w+):")
+_BRANCH_TARGET = re.compile(r"\(?(\.L_\w+)\)?")
+_REG = re.compile(r"\b(U?R\d+|U?P\d)\b")
+_IMM = re.compile(r"^-?0x[0-9a-f]+$|^-?\d+$")
+
+
+@dataclass
+class Insn:
+    addr: int
+    pred: str
+    op: str
+    args: list[str]
+
+    def is_(self, prefixes: tuple[str, ...]) -> bool:
+        return self.op.startswith(prefixes)
+
+
+@dataclass
+class Loop:
+    start: int
+    end: int
+    instructions: int
+    unroll: int
+    unroll_found: bool
+    innermost: bool
+    latency_cycles: int = 0
+    counts: dict = field(default_factory=dict)
+
+
+@dataclass
+class SassReport:
+    """Static facts of one kernel's SASS; ``*_per_step`` refer to the steady-state loop."""
+
+    registers: int
+    stack_bytes: int
+    shared_bytes: int
+    local_bytes: int
+    spills: int  # LDL + STL instructions anywhere in the kernel (0: no spills)
+    instructions_total: int
+    async_copies: int  # LDGSTS / TMA / bulk copies anywhere in the kernel
+    loops: list[Loop]
+    instructions_per_step: Optional[float] = None
+    mufu_per_step: Optional[float] = None
+    shuffles_per_step: Optional[float] = None
+    barriers_per_step: Optional[float] = None
+    global_loads_per_step: Optional[float] = None
+    global_stores_per_step: Optional[float] = None
+    async_copies_per_step: Optional[float] = None
+    latency_cycles_per_step: Optional[float] = None
+    unroll: int = 1
+    unroll_found: bool = False
+    instructions_outside_loop: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@functools.lru_cache(maxsize=None)
+def tool(name: str) -> str:
+    """Path of ``nvdisasm`` / ``cuobjdump`` from the installed triton package."""
+    import triton
+
+    path = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", name)
+    if not os.access(path, os.X_OK):
+        raise FileNotFoundError(f"{name} not found at {path} (triton's NVIDIA backend is missing)")
+    return path
+
+
+def _run_on_cubin(args: list[str], cubin: bytes) -> str:
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as fh:
+        fh.write(cubin)
+        fh.flush()
+        done = subprocess.run(args + [fh.name], capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise RuntimeError(f"{os.path.basename(args[0])} failed: {done.stderr.strip()[:500]}")
+    return done.stdout
+
+
+def disassemble(cubin: bytes) -> str:
+    # nvdisasm warns that it falls back to the "old" format for triton's cubins (and disables
+    # its data-flow analysis); the listing itself is complete.
+    return _run_on_cubin([tool("nvdisasm"), "-c"], cubin)
+
+
+def resource_usage(cubin: bytes) -> dict:
+    """``REG``, ``STACK``, ``SHARED``, ``LOCAL`` of the (single) function in ``cubin``."""
+    text = _run_on_cubin([tool("cuobjdump"), "-res-usage"], cubin)
+    out = {}
+    for key in ("REG", "STACK", "SHARED", "LOCAL"):
+        m = re.search(rf"\b{key}:(\d+)", text)
+        out[key] = int(m.group(1)) if m else 0
+    return out
+
+
+def parse_sass(text: str) -> tuple[list[Insn], dict[str, int]]:
+    """Instructions in address order and label -> address."""
+    insns: list[Insn] = []
+    labels: dict[str, int] = {}
+    pending: list[str] = []
+    for line in text.splitlines():
+        lm = _LABEL.match(line.strip())
+        if lm:
+            pending.append(lm.group(1))
+            continue
+        m = _INSN.search(line)
+        if not m:
+            continue
+        addr = int(m.group(1), 16)
+        for name in pending:
+            labels[name] = addr
+        pending = []
+        args = [a.strip() for a in m.group(4).split(",")] if m.group(4).strip() else []
+        insns.append(Insn(addr, (m.group(2) or "").strip(), m.group(3), args))
+    for name in pending:  # a label after the last instruction
+        labels[name] = insns[-1].addr + 16 if insns else 0
+    return insns, labels
+
+
+def find_loops(insns: list[Insn], labels: dict[str, int]) -> list[tuple[int, int]]:
+    """``(start, end)`` address ranges of every backward branch, outermost first."""
+    loops = []
+    for ins in insns:
+        if not ins.op.startswith("BRA") or not ins.args:
+            continue
+        m = _BRANCH_TARGET.search(ins.args[-1].replace("`", ""))
+        if not m or m.group(1) not in labels:
+            continue
+        target = labels[m.group(1)]
+        if target < ins.addr:
+            loops.append((target, ins.addr))
+    # A self-branch ``BRA .`` (the trap after EXIT) is no loop: start == end is excluded above.
+    return sorted(set(loops), key=lambda r: (r[0], -r[1]))
+
+
+def _regs(operand: str) -> list[str]:
+    # Drop modifiers like .reuse / .64 handled by the word boundary; constant-bank and address
+    # brackets are kept: a register inside [R4+0x10] is a source.
+    return [r for r in _REG.findall(operand) if r not in ("RZ", "URZ", "PT", "UPT")]
+
+
+#: Opcodes that write no register (their first operand is a source).
+_NO_DEST = ("STG", "ST.", "STS", "STL", "RED", "BAR", "BRA", "EXIT", "DEPBAR", "LDGSTS", "LDGDEPBAR",
+            "WARPSYNC", "BSYNC", "BSSY", "NOP", "MEMBAR", "FENCE", "CCTL", "ERRBAR", "UTMALDG",
+            "UTMASTG", "UTMAPF", "UBLKCP", "UBLKPF", "SYNCS", "RET", "CALL")
+
+
+def _dests_and_sources(ins: Insn) -> tuple[list[str], list[str]]:
+    """Destination and source registers (approximate: register pairs by their first register)."""
+    if ins.is_(_NO_DEST) or not ins.args:
+        dests, srcs = [], [r for a in ins.args for r in _regs(a)]
+    elif ins.is_(("ISETP", "FSETP", "DSETP", "UISETP", "PLOP3", "HSETP")) and len(ins.args) > 1:
+        dests = _regs(ins.args[0]) + _regs(ins.args[1])
+        srcs = [r for a in ins.args[2:] for r in _regs(a)]
+    else:
+        dests = _regs(ins.args[0])
+        srcs = [r for a in ins.args[1:] for r in _regs(a)]
+    if ins.pred:
+        srcs += _regs(ins.pred.replace("!", ""))
+    return dests, srcs
+
+
+def latency_of(op: str) -> int:
+    for prefix, cycles in LATENCY:
+        if op.startswith(prefix):
+            return cycles
+    return DEFAULT_LATENCY
+
+
+def replay_latency(body: list[Insn]) -> int:
+    """In-order issue of one iteration by one warp (see the module docstring)."""
+    ready: dict[str, int] = {}
+    t = -1
+    for ins in body:
+        dests, srcs = _dests_and_sources(ins)
+        t = max([t + 1] + [ready.get(r, 0) for r in srcs])
+        done = t + latency_of(ins.op)
+        for r in dests:
+            ready[r] = done
+    return t + 1
+
+
+def _increments(body: list[Insn]) -> dict[str, int]:
+    """Registers updated in the body by ``R = R + imm`` (carry predicates ignored): R -> imm."""
+    out: dict[str, int] = {}
+    for ins in body:
+        if not ins.is_(("IADD3", "VIADD", "UIADD3", "IADD", "UIADD")) or ".X" in ins.op:
+            continue
+        dest = [r for r in _regs(ins.args[0])] if ins.args else []
+        if len(dest) != 1:
+            continue
+        operands = [a for a in ins.args[1:] if a not in ("PT", "!PT", "RZ", "URZ", "UPT", "!UPT")]
+        regs = [r for a in operands for r in _regs(a) if not r.lstrip("U").startswith("P")]
+        imms = [a for a in operands if _IMM.match(a)]
+        if regs == dest and len(imms) == 1 and int(imms[0], 0) != 0:
+            out[dest[0]] = int(imms[0], 0)
+    return out
+
+
+def detect_unroll(body: list[Insn], expected_steps: Optional[int] = None,
+                  kernel: Optional[list[Insn]] = None) -> tuple[int, bool]:
+    """Steps one iteration processes (module docstring, step 4)."""
+    incs = _increments(body)
+    everywhere: dict[str, set[int]] = {}
+    for ins in kernel or body:  # every `R = R + imm` in the kernel: peeled and remainder steps too
+        for reg, inc in _increments([ins]).items():
+            everywhere.setdefault(reg, set()).add(abs(inc))
+    for ins in body:
+        if not ins.is_(("ISETP", "UISETP")) or ".EX" in ins.op or len(ins.args) < 4:
+            continue
+        a, b = ins.args[2], ins.args[3]
+        for reg_arg, other in ((a, b), (b, a)):
+            regs = _regs(reg_arg)
+            if len(regs) != 1 or regs[0] not in incs:
+                continue
+            inc = abs(incs[regs[0]])
+            smallest = min(everywhere.get(regs[0], {inc}))
+            if smallest < inc and inc % smallest == 0:
+                # A remainder loop or peeled step moves the same counter by one step.
+                return inc // smallest, True
+            if _IMM.match(other) and expected_steps:
+                # Constant trip count: `bound / inc` iterations cover the program's steps.
+                # (The bound may stop short of the end by less than one iteration: round up.)
+                iters = -(-abs(int(other, 0)) // inc)
+                if iters and expected_steps % iters == 0:
+                    return expected_steps // iters, True
+            if inc == 1:
+                return 1, True
+    return 1, False
+
+
+def _count(body: list[Insn], prefixes: tuple[str, ...]) -> int:
+    # LDGSTS / LDGDEPBAR begin with "LDG" but are asynchronous copies, not loads to registers.
+    skip = ASYNC_COPY_OPS + ("LDGDEPBAR",) if prefixes == GLOBAL_LOAD_OPS else ()
+    return sum(1 for ins in body if ins.is_(prefixes) and not (skip and ins.is_(skip)))
+
+
+def analyze_sass(text: str, resources: Optional[dict] = None,
+                 expected_steps: Optional[int] = None, unroll_hint: Optional[int] = None) -> SassReport:
+    insns, labels = parse_sass(text)
+    insns_no_nop = [i for i in insns if i.op != "NOP"]
+    ranges = find_loops(insns, labels)
+    loops: list[Loop] = []
+    for start, end in ranges:
+        body = [i for i in insns_no_nop if start <= i.addr <= end]
+        inner = not any(s >= start and e <= end and (s, e) != (start, end) for s, e in ranges)
+        unroll, found = detect_unroll(body, expected_steps, insns_no_nop)
+        if not found and unroll_hint:
+            unroll = unroll_hint
+        counts = {
+            "mufu": _count(body, MUFU_OPS),
+            "shuffles": _count(body, SHUFFLE_OPS),
+            "barriers": _count(body, BARRIER_OPS),
+            "global_loads": _count(body, GLOBAL_LOAD_OPS),
+            "global_stores": _count(body, GLOBAL_STORE_OPS),
+            "async_copies": _count(body, ASYNC_COPY_OPS),
+        }
+        loops.append(Loop(start, end, len(body), unroll, found, inner, replay_latency(body), counts))
+    res = resources or {}
+    report = SassReport(
+        registers=res.get("REG", 0),
+        stack_bytes=res.get("STACK", 0),
+        shared_bytes=res.get("SHARED", 0),
+        local_bytes=res.get("LOCAL", 0),
+        spills=_count(insns_no_nop, SPILL_OPS),
+        instructions_total=len(insns_no_nop),
+        async_copies=_count(insns_no_nop, ASYNC_COPY_OPS),
+        loops=loops,
+        instructions_outside_loop=len(insns_no_nop),
+    )
+    inner = [lp for lp in loops if lp.innermost]
+    if inner:
+        main = max(inner, key=lambda lp: lp.instructions)
+        u = main.unroll
+        report.instructions_per_step = main.instructions / u
+        report.mufu_per_step = main.counts["mufu"] / u
+        report.shuffles_per_step = main.counts["shuffles"] / u
+        report.barriers_per_step = main.counts["barriers"] / u
+        report.global_loads_per_step = main.counts["global_loads"] / u
+        report.global_stores_per_step = main.counts["global_stores"] / u
+        report.async_copies_per_step = main.counts["async_copies"] / u
+        report.latency_cycles_per_step = main.latency_cycles / u
+        report.unroll, report.unroll_found = u, main.unroll_found
+        report.instructions_outside_loop = len(insns_no_nop) - main.instructions
+    elif expected_steps:
+        k = float(expected_steps)
+        report.instructions_per_step = len(insns_no_nop) / k
+        report.mufu_per_step = _count(insns_no_nop, MUFU_OPS) / k
+        report.shuffles_per_step = _count(insns_no_nop, SHUFFLE_OPS) / k
+        report.barriers_per_step = _count(insns_no_nop, BARRIER_OPS) / k
+        report.global_loads_per_step = _count(insns_no_nop, GLOBAL_LOAD_OPS) / k
+        report.global_stores_per_step = _count(insns_no_nop, GLOBAL_STORE_OPS) / k
+        report.async_copies_per_step = _count(insns_no_nop, ASYNC_COPY_OPS) / k
+        report.latency_cycles_per_step = replay_latency(insns_no_nop) / k
+        report.unroll, report.unroll_found = expected_steps, True
+        report.instructions_outside_loop = 0
+    return report
+
+
+def analyze_cubin(cubin: bytes, expected_steps: Optional[int] = None,
+                  unroll_hint: Optional[int] = None) -> tuple[SassReport, str]:
+    """Report and SASS text of a cubin; ``expected_steps`` (steps per program) resolves the
+    unrolling of loops with a constant trip count, ``unroll_hint`` is step (d)."""
+    text = disassemble(cubin)
+    return analyze_sass(text, resource_usage(cubin), expected_steps, unroll_hint), text
+
+
+__all__ = ["SassReport", "Loop", "analyze_cubin", "analyze_sass", "disassemble", "resource_usage",
+           "parse_sass", "find_loops", "detect_unroll", "replay_latency", "tool", "LATENCY"]
