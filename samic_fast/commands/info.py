@@ -12,16 +12,19 @@ import json
 import platform
 from typing import Any, Dict
 
-from samic_fast.commands.common import add_model_arguments
+from samic_fast.commands.common import add_model_arguments, model_from_args, status
 
-from samic_fast.complexity import PAPER_FLOPS_G, PAPER_PARAMS_M  # paper, Table 1 (768x512)
+# samic_fast.complexity (the paper's figures, the FLOP counter) is imported when the command runs:
+# torch.utils.flop_counter imports triton, which `verify` must be able to configure first.
 
 INFO_WIDTH, INFO_HEIGHT = 768, 512
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("info", help="model parameters, FLOPs and configuration",
-                              description=__doc__.split("\n\n")[0])
+    p = subparsers.add_parser(
+        "info", help="model parameters, FLOPs and configuration",
+        description="The model's parameters and FLOPs (at 768x512, the Kodak size of the paper's "
+                    "Table 1) beside the paper's figures, its configuration and digests.")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--width", type=int, default=INFO_WIDTH,
                    help=f"image width for the FLOP count (default {INFO_WIDTH}, the paper's)")
@@ -48,8 +51,8 @@ def collect(args: argparse.Namespace) -> Dict[str, Any]:
     import torch
 
     from samic_fast.backend import resolve_backend
-    from samic_fast.codec import load_model, model_digests
-    from samic_fast.complexity import model_complexity
+    from samic_fast.codec import model_digests
+    from samic_fast.complexity import PAPER_FLOPS_G, PAPER_PARAMS_M, model_complexity
     from samic_fast.fileformat import FORMAT_VERSION
 
     from samic_fast.errors import SamicError
@@ -57,9 +60,10 @@ def collect(args: argparse.Namespace) -> Dict[str, Any]:
     if args.width < 1 or args.height < 1 or args.width % 64 or args.height % 64:
         raise SamicError(f"--width/--height must be positive multiples of 64, got "
                          f"{args.width}x{args.height}")
-    model = load_model(args.checkpoint, args.backend, device=args.device, arch=args.arch)
+    model = model_from_args(args)
     device = next(model.parameters()).device
-    stats = model_complexity(model, height=args.height, width=args.width)
+    with status(f"counting FLOPs at {args.width}x{args.height}"):
+        stats = model_complexity(model, height=args.height, width=args.width)
     config_digest, weights = model_digests(model)
     try:
         import triton
@@ -87,6 +91,8 @@ def collect(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from samic_fast.complexity import PAPER_FLOPS_G, PAPER_PARAMS_M  # paper, Table 1 (768x512)
+
     info = collect(args)
     if args.json:
         print(json.dumps(info, indent=2, sort_keys=True))
