@@ -45,6 +45,11 @@ DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 # (name, batch, c_sem, H, W, K) for cluster ops; (name, batch, L, D, N) for scans.
 SHAPES = {
+    # One odd shape per op: the quick check that a fresh install works (seconds on CPU).
+    "quick": {
+        "cluster": [("odd", 2, 6, 7, 9, 5)],
+        "scan": [("odd", 2, 37, 11, 5)],
+    },
     "small": {
         "cluster": [("odd", 2, 6, 7, 9, 5), ("c32k16", 1, 32, 12, 10, 16)],
         "scan": [("odd", 2, 37, 11, 5), ("n16", 1, 63, 19, 16)],

@@ -20,6 +20,9 @@ PIP=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
 "${PIP[@]}" --no-deps thop==0.1.1.post2209072238
 # Test and benchmark tools.
 "${PIP[@]}" pytest pytest-benchmark hypothesis scikit-image
+# matplotlib (`samic-fast show` / `plot`) and its pure dependencies, named so that pip resolves
+# nothing else (numpy, pillow and packaging are already in; six comes with pandas).
+"${PIP[@]}" --no-deps matplotlib contourpy cycler fonttools kiwisolver pyparsing python-dateutil
 MAMBA_SKIP_CUDA_BUILD=TRUE MAMBA_FORCE_BUILD=TRUE \
   "${PIP[@]}" --no-build-isolation --no-deps mamba-ssm==2.3.2.post1
 # The package itself, editable, without re-resolving its (already installed) dependencies.

@@ -13,16 +13,19 @@ import json
 import platform
 from typing import Any, Dict
 
-from samic_fast.commands.common import add_model_arguments, model_from_args
+from samic_fast.commands.common import add_model_arguments, model_from_args, status
 
-from samic_fast.complexity import PAPER_GMACS_512, PAPER_PARAMS_M  # paper, Table 1
+# samic_fast.complexity (the paper's figures, the FLOP counter) is imported when the command runs:
+# torch.utils.flop_counter imports triton, which `verify` must be able to configure first.
 
 INFO_WIDTH, INFO_HEIGHT = 768, 512
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("info", help="model parameters, FLOPs and configuration",
-                              description=__doc__.split("\n\n")[0])
+    p = subparsers.add_parser(
+        "info", help="model parameters, FLOPs and configuration",
+        description="The model's parameters and FLOPs (at 768x512, the Kodak size of the paper's "
+                    "Table 1) beside the paper's figures, its configuration and digests.")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--width", type=int, default=INFO_WIDTH,
                    help=f"image width for the extra FLOP count (default {INFO_WIDTH}, Kodak's)")
@@ -51,7 +54,7 @@ def collect(args: argparse.Namespace) -> Dict[str, Any]:
     from samic_fast.backend import resolve_backend
     from samic_fast.config import arch_name
     from samic_fast.codec import model_digests
-    from samic_fast.complexity import model_complexity
+    from samic_fast.complexity import PAPER_GMACS_512, PAPER_PARAMS_M, model_complexity
     from samic_fast.fileformat import FORMAT_VERSION
     from samic_fast.shapes import trace_sass_shapes
 
@@ -62,7 +65,8 @@ def collect(args: argparse.Namespace) -> Dict[str, Any]:
                          f"{args.width}x{args.height}")
     model = model_from_args(args)
     device = next(model.parameters()).device
-    stats = model_complexity(model, height=args.height, width=args.width)
+    with status(f"counting FLOPs at {args.width}x{args.height}"):
+        stats = model_complexity(model, height=args.height, width=args.width)
     config_digest, weights = model_digests(model)
     try:
         import triton
@@ -95,6 +99,8 @@ def collect(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from samic_fast.complexity import PAPER_GMACS_512, PAPER_PARAMS_M  # paper, Table 1
+
     info = collect(args)
     if args.json:
         print(json.dumps(info, indent=2, sort_keys=True))
