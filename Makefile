@@ -13,8 +13,11 @@ $(STAMP): pyproject.toml scripts/bootstrap.sh
 demo: $(STAMP)
 	$(VENV)/bin/samic-fast demo
 
+# One torch thread per process unless OMP_NUM_THREADS says otherwise: the suite is many small ops
+# and several processes at once, and on a loaded 2-core machine OpenMP barriers across threads that
+# wait for each other's cores make it several times slower.
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
 
 verify: $(STAMP)
 	$(VENV)/bin/samic-fast verify

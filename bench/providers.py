@@ -27,7 +27,6 @@ convolutions, assignment, order, projections, fused scan) at the shape's ``D``.
 
 from __future__ import annotations
 
-import inspect
 import sys
 import time
 from dataclasses import dataclass
@@ -91,16 +90,12 @@ def mamba_unavailable_reason(device: torch.device) -> str:
 
 def _sass_module(shape: Shape, inputs: dict, backend: str) -> torch.nn.Module:
     from samic_fast.config import SASSConfig
+    from samic_fast.samb import set_backend
     from samic_fast.sass import SASS
 
     cfg = SASSConfig(num_clusters=shape.clusters, c_sem=shape.c_sem, d_state=shape.nstate)
     torch.manual_seed(0)
-    if "backend" in inspect.signature(SASS).parameters:
-        module = SASS(shape.dim, cfg, backend=backend)
-    else:  # the backend is chosen after construction (samb.set_backend)
-        from samic_fast.samb import set_backend
-
-        module = set_backend(SASS(shape.dim, cfg), backend)
+    module = set_backend(SASS(shape.dim, cfg), backend)  # the backend is chosen after construction
     return module.to(inputs["x"].device).eval()
 
 

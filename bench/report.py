@@ -36,7 +36,8 @@ from .providers import OPS, PROVIDERS, Unavailable, build
 from .shapes import SHAPES, Shape, bytes_moved, get_shape, make_inputs, reduced
 from .timing import copy_bandwidth, count_cuda_kernels, time_fn
 
-#: Paper Table 3 (K = 16 is also Table 1's SAMIC row), RTX 4090, Kodak 768×512.
+#: Paper Table 3 (K = 16 is also Table 1's SAMIC row), RTX 4090, Kodak 768×512. Its "FLOPs"
+#: (``flops_g``) are thop multiply-adds at 1x3x512x512 (samic_fast.complexity).
 PAPER_TABLE3: dict[int, dict[str, float]] = {
     4: {"params_m": 24.86, "flops_g": 53.40, "enc_ms": 43.10, "dec_ms": 23.85, "avg_ms": 33.48},
     8: {"params_m": 24.87, "flops_g": 53.40, "enc_ms": 65.27, "dec_ms": 32.81, "avg_ms": 49.04},
@@ -76,7 +77,7 @@ class Plan:
 
 
 def default_plan(device: str, quick: bool) -> Plan:
-    """The CLI's defaults. CUDA: the four DESIGN.md §4 shapes (``--quick`` only shortens the
+    """The CLI's defaults. CUDA: the four docs/design.md §3 shapes (``--quick`` only shortens the
     repetitions and drops torch.compile). CPU with ``--quick``: every shape with a quarter of the
     tokens (``s1/4`` ...) and the network at 128×128 for K=16, so the run stays within minutes on 2 cores."""
     if device == "cuda":
@@ -102,7 +103,7 @@ def default_plan(device: str, quick: bool) -> Plan:
             "skipped in --quick on CPU (inductor compile takes ~3 s per unrolled scan block)"
         )
         plan.notes.append(
-            "--quick on CPU: reduced shapes (sN/4 = half the height and width of DESIGN.md §4's "
+            "--quick on CPU: reduced shapes (sN/4 = half the height and width of docs/design.md §3's "
             "sN, a quarter of the tokens); mamba-ssm's reference only up to L=6,144; the network "
             "at 128x128 instead of 768x512 and for K=16 only (building a model and counting its "
             "FLOPs alone take ~30 s here); run without --quick for 768x512"
@@ -226,8 +227,8 @@ class ModelResult:
     width: int
     backend: str
     params_m: Optional[float] = None
-    flops_g: Optional[float] = None
-    macs_g: Optional[float] = None
+    flops_g: Optional[float] = None  # GFLOPs at 768x512, FlopCounterMode, scans included
+    macs_g: Optional[float] = None  # thop GMACs at 512x512, the paper's unit
     enc_net_ms: Optional[float] = None
     dec_net_ms: Optional[float] = None
     enc_full_ms: Optional[float] = None
@@ -264,8 +265,9 @@ def config_with_k(config, k: int):
 
 
 def _complexity(model, height: int, width: int) -> tuple[Optional[float], Optional[float], Optional[float]]:
-    """(params in M, FLOPs in G, MACs in G) from :func:`samic_fast.complexity.model_complexity`, which may
-    return a dict or an object; falls back to counting parameters."""
+    """(params in M, GFLOPs at 768x512, thop GMACs at 512x512) from
+    :func:`samic_fast.complexity.model_complexity` (its keys ``params_M``, ``gflops_768x512``,
+    ``paper_gmacs_512``); falls back to counting parameters."""
     params = sum(p.numel() for p in model.parameters()) / 1e6
     try:
         from samic_fast.complexity import model_complexity
@@ -274,19 +276,11 @@ def _complexity(model, height: int, width: int) -> tuple[Optional[float], Option
     info = model_complexity(model, height=height, width=width)
     get = (lambda k: info.get(k)) if isinstance(info, dict) else (lambda k: getattr(info, k, None))
 
-    def pick(pairs: Sequence[tuple[str, float]]) -> Optional[float]:
-        for key, scale in pairs:
-            v = get(key)
-            if v is not None:
-                return float(v) * scale
-        return None
+    def pick(*keys: str) -> Optional[float]:
+        return next((float(get(k)) for k in keys if get(k) is not None), None)
 
-    p = pick([("params_m", 1.0), ("params_M", 1.0), ("params", 1e-6), ("parameters", 1e-6)])
-    fl = pick([("flops_g", 1.0), ("gflops", 1.0), ("flops_G", 1.0), ("flops", 1e-9), ("macs", 1e-9)])
-    macs = pick([("macs_g", 1.0), ("macs_G", 1.0), ("macs", 1e-9)])
-    if macs is None and fl is not None:
-        macs = fl / 2
-    return (p if p is not None else params), fl, macs
+    p = pick("params_M")
+    return (p if p is not None else params), pick("gflops_768x512", "flops_G"), pick("paper_gmacs_512", "macs_G")
 
 
 def bench_model(plan: Plan, log: Callable[[str], None] = lambda s: None) -> list[ModelResult]:
@@ -497,15 +491,16 @@ def format_model_table(rows: list[ModelResult]) -> str:
             out.append(head + [_ms(r.enc_net_ms), _ms(r.dec_net_ms), _ms(r.avg_net_ms),
                                _ms(r.enc_full_ms), _ms(r.dec_full_ms), _ms(r.avg_full_ms)])
         if p:
-            out.append(["paper (RTX 4090, 768x512)", str(r.k), f"{p['params_m']:.2f}", f"{p['flops_g']:.2f}",
-                        "?", "", "", "", f"{p['enc_ms']:.2f}", f"{p['dec_ms']:.2f}", f"{p['avg_ms']:.2f}"])
-    headers = ["model", "K", "Params (M)", "FLOPs (G)", "MACs (G)", "Enc net ms", "Dec net ms", "Avg net ms",
-               "Enc ms (+EC)", "Dec ms (+EC)", "Avg ms (+EC)"]
+            out.append(["paper (RTX 4090, 768x512)", str(r.k), f"{p['params_m']:.2f}", "—",
+                        f"{p['flops_g']:.2f}", "", "", "", f"{p['enc_ms']:.2f}", f"{p['dec_ms']:.2f}", f"{p['avg_ms']:.2f}"])
+    headers = ["model", "K", "Params (M)", "GFLOPs 768x512", "thop GMACs 512x512", "Enc net ms", "Dec net ms",
+               "Avg net ms", "Enc ms (+EC)", "Dec ms (+EC)", "Avg ms (+EC)"]
     note = ("Net = g_a / g_s alone (batch 1, inference mode); +EC = compress() / decompress(): "
-            "SVD-RRM, hyperprior, context model and rANS entropy coding included. Params and FLOPs "
-            "(samic_fast.complexity, 2 FLOPs per multiply-add) always at 768x512, whatever size was "
-            "timed. The paper says neither whether its times include entropy coding nor whether its "
-            "'FLOPs' are multiply-adds; its times are placed in the +EC columns.")
+            "SVD-RRM, hyperprior, context model and rANS entropy coding included. Counts from "
+            "samic_fast.complexity, whatever size was timed: GFLOPs = torch FlopCounterMode at "
+            "768x512, 2 per multiply-add, scans included; thop GMACs = the paper's unit (its "
+            "'FLOPs (G)'): thop multiply-adds at 1x3x512x512, scans not seen. The paper does not say "
+            "whether its times include entropy coding; its times are placed in the +EC columns.")
     return md_table(headers, out, "lrrrrrrrrrr") + "\n\n" + note
 
 

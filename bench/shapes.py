@@ -1,7 +1,10 @@
-"""Benchmark shapes (DESIGN.md §4), deterministic inputs, and the bytes each op must move.
+"""Benchmark shapes, deterministic inputs, and the bytes each op must move.
 
-The four named shapes are the SASS scans of SAMIC on a Kodak image (768×512, batch 1). ``tiny``
-is small enough for the Triton interpreter on CPU. :func:`reduced` shrinks a shape for quick CPU
+``s1``, ``s2``, ``s3`` and ``lat`` are stress shapes (docs/design.md §3): the SASS scans of
+the first release's layout (``--arch mambaic``) on a Kodak image, D = 256 at 384×256. The shapes
+of the default model come from :mod:`samic_fast.shapes` (its one home), as :data:`MODEL_SHAPES`
+(768×512) and :data:`MODEL_SHAPES_4K` (3840×2160). ``tiny`` is small enough for the Triton
+interpreter on CPU. :func:`reduced` shrinks a shape for quick CPU
 runs; the result carries its own name (``s1/4`` = a quarter of the tokens) so tables never pass a
 reduced shape off as the real one.
 """
@@ -39,16 +42,35 @@ class Shape:
         return f"{self.name} ({self.height}x{self.width}, L={self.seqlen:,}, D={self.dim}, N={self.nstate})"
 
 
-#: DESIGN.md §4: the shapes that matter (Kodak 768×512, batch 1).
+#: Stress shapes (docs/design.md §3): the first release's scans on a Kodak image, batch 1.
 SHAPES: dict[str, Shape] = {
     "s1": Shape("s1", 384, 256, 256),
     "s2": Shape("s2", 192, 128, 256),
     "s3": Shape("s3", 96, 64, 256),
     "lat": Shape("lat", 48, 32, 384),
 }
+
+
+def _model_shapes(table) -> dict[str, Shape]:
+    from samic_fast.shapes import DEFAULT_C_SEM, DEFAULT_CLUSTERS, shape_name
+
+    return {shape_name(s): Shape(shape_name(s), s.height, s.width, s.D, s.N, c_sem=DEFAULT_C_SEM,
+                                 clusters=DEFAULT_CLUSTERS) for s in table}
+
+
+def _tables():
+    from samic_fast.shapes import SASS_SHAPES_768x512, SASS_SHAPES_3840x2160
+
+    return SASS_SHAPES_768x512, SASS_SHAPES_3840x2160
+
+
+#: The default model's SASS calls on a Kodak image (768×512) and on a 4K image, by name
+#: ``"<height>x<width>d<D>"`` (samic_fast.shapes).
+MODEL_SHAPES: dict[str, Shape] = _model_shapes(_tables()[0])
+MODEL_SHAPES_4K: dict[str, Shape] = _model_shapes(_tables()[1])
 #: Small enough for the Triton interpreter on CPU (seconds, not minutes).
 TINY = Shape("tiny", 16, 16, 32)
-ALL_SHAPES: dict[str, Shape] = {**SHAPES, "tiny": TINY}
+ALL_SHAPES: dict[str, Shape] = {**SHAPES, **MODEL_SHAPES, **MODEL_SHAPES_4K, "tiny": TINY}
 
 
 def reduced(shape: Shape, factor: int) -> Shape:
@@ -65,7 +87,8 @@ def reduced(shape: Shape, factor: int) -> Shape:
 
 
 def get_shape(name: str) -> Shape:
-    """Look up a shape by name: ``s1``, ``s2``, ``s3``, ``lat``, ``tiny``, or ``<name>/<k*k>``."""
+    """Look up a shape by name: ``s1``, ``s2``, ``s3``, ``lat``, a model shape such as
+    ``256x384d128``, ``tiny``, or ``<name>/<k*k>``."""
     if name in ALL_SHAPES:
         return ALL_SHAPES[name]
     base, _, div = name.partition("/")
@@ -130,7 +153,7 @@ def bytes_moved(op: str, shape: Shape, dtype: torch.dtype = torch.float32) -> Op
       ``(B, K)`` int64 sums.
     - ``scan_order``: read ``cluster`` and the sums; write ``perm`` and ``inv`` (int32).
     - ``selective_scan``: read ``x, dt`` ``(B, L, D)``, ``Bm, Cm`` ``(B, L, N)``, ``A, D, dt_bias``;
-      write ``y`` ``(B, L, D)``. ``sass_scan`` adds the ``perm`` read (DESIGN.md §4: ~315 MB at s1).
+      write ``y`` ``(B, L, D)``. ``sass_scan`` adds the ``perm`` read (docs/design.md §3: ~315 MB at s1).
     """
     es = torch.empty((), dtype=dtype).element_size()
     b, L, d, n, k, c = shape.batch, shape.seqlen, shape.dim, shape.nstate, shape.clusters, shape.c_sem

@@ -5,7 +5,7 @@ Run (benchmarks are disabled by the project's default ``addopts``, so enable the
     pytest bench --benchmark-enable --benchmark-only --benchmark-group-by=group \
         --benchmark-columns=median,iqr,rounds --benchmark-autosave
 
-Shapes: DESIGN.md §4's ``s1, s2, s3, lat`` and ``tiny``. On CUDA all run. On CPU the default is
+Shapes: docs/design.md §3's ``s1, s2, s3, lat`` and ``tiny``. On CUDA all run. On CPU the default is
 ``tiny, s3, lat`` (``s1``/``s2`` take long on 2 cores); ``SAMIC_BENCH_SHAPES=s1,s2,...`` chooses
 others. The triton provider runs on CPU under the interpreter for ``tiny`` only and is skipped,
 at run time and with the reason, for larger shapes. ``extra_info`` carries the ideal bytes moved

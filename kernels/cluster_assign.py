@@ -1,4 +1,4 @@
-"""Fused hard semantic clustering (paper §3.2.2, Eq. 2–4; DESIGN.md §2 steps 2–4, §3).
+"""Fused hard semantic clustering (paper §3.2.2, Eq. 2–4; docs/design.md §1 steps 2–4, §2).
 
 One pass over ``feat``: each program takes a block of pixels, adds the positional encoding on
 the fly, accumulates the dot products with all K centers and both norms channel by channel
@@ -12,7 +12,7 @@ channels ``j < C // 2`` and ``pos_col (W, C - C // 2)`` added to the rest (the o
 with the reference's own function, so the encoded features are bit-identical to the reference's;
 the kernel does not care what encoding they hold). ``tau`` is not used by the kernel: the hard assignment is
 the argmax of ``s / tau`` over k, and a positive scale does not move it (beyond rounding at
-near-ties, which DESIGN.md §6 allows). This also keeps a tensor ``tau`` (possibly requiring grad)
+near-ties, which docs/design.md §5 allows). This also keeps a tensor ``tau`` (possibly requiring grad)
 from forcing a device-to-host copy.
 """
 

@@ -1,4 +1,4 @@
-"""Fused semantic-aware selective scan (paper §3.2.3, Eq. 5–6): gather → scan → inverse scatter.
+"""Fused semantic-aware selective scan (paper §3.2.3, Eq. 5–6; docs/design.md §1 steps 5–7, §2).
 
 One kernel family serves both scans: with ``perm`` the step ``t`` reads row ``perm[t]`` of
 ``x, dt, Bm, Cm, z`` and writes its output to row ``perm[t]`` of ``y`` (the gather and the inverse

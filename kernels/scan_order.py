@@ -1,4 +1,4 @@
-"""Scan permutation from a hard assignment (paper §3.2.2; DESIGN.md §2 steps 4–5, §3).
+"""Scan permutation from a hard assignment (paper §3.2.2; docs/design.md §1 steps 4–5, §2).
 
 ``perm[t]`` lists the pixels cluster by cluster, clusters sorted by their exact integer keys
 ``(rowsum/count, colsum/count, k)`` (empty clusters last), pixels of a cluster in raster order:

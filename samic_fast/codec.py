@@ -1,4 +1,4 @@
-"""Encode and decode whole images to and from ``.samic`` files (DESIGN.md §7).
+"""Encode and decode whole images to and from ``.samic`` files (docs/design.md §6).
 
 The container itself (bytes, limits, checksums) is :mod:`samic_fast.fileformat`; pixel formats are
 :mod:`samic_fast.imageio`. This module joins them to a model that has the CompressAI interface::
@@ -34,7 +34,8 @@ from samic_fast.errors import (
 )
 from samic_fast.fileformat import Header, pack, padded_size, unpack
 from samic_fast.fileformat import read_header as _read_header
-from samic_fast.imageio import ImageLike, format_for_path, load_rgb, save_rgb
+from samic_fast.imageio import ImageLike, format_for_path, image_size, load_rgb, save_rgb
+from samic_fast.limits import DEFAULT_MAX_PIXELS, check_image_work
 
 PathLike = Union[str, os.PathLike]
 
@@ -49,6 +50,7 @@ __all__ = [
     "load_model",
     "resolve_device",
     "pad_image",
+    "check_work",
 ]
 
 
@@ -129,10 +131,26 @@ def _model_device(model) -> torch.device:
         return torch.device("cpu")
 
 
-def encode_image(model, image: ImageLike) -> bytes:
-    """Compress one image (path, PIL image or numpy array; see :mod:`samic_fast.imageio`)."""
+def check_work(model, width: int, height: int, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
+               what: str = "image") -> None:
+    """Refuse (:class:`~samic_fast.errors.ResourceLimitError`) an image above ``max_pixels`` or
+    too large for ``model``'s device's free memory (:mod:`samic_fast.limits`)."""
+    check_image_work(width, height, max_pixels=max_pixels, config=getattr(model, "config", None),
+                     device=_model_device(model), what=what)
+
+
+def encode_image(model, image: ImageLike, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> bytes:
+    """Compress one image (path, PIL image or numpy array; see :mod:`samic_fast.imageio`).
+
+    Images above ``max_pixels`` (None: no limit) or too large for the free memory are refused
+    before their pixels are decoded (:mod:`samic_fast.limits`).
+    """
+    if isinstance(image, (str, os.PathLike)):
+        check_work(model, *image_size(image), max_pixels=max_pixels, what=str(image))
     rgb = load_rgb(image)
     height, width = rgb.shape[:2]
+    check_work(model, width, height, max_pixels=max_pixels,
+               what=str(image) if isinstance(image, (str, os.PathLike)) else "image")
     padded = pad_image(rgb)
     x = torch.from_numpy(padded).permute(2, 0, 1).unsqueeze(0).to(torch.float32).div_(255.0)
     x = x.to(_model_device(model))
@@ -147,14 +165,18 @@ def encode_image(model, image: ImageLike) -> bytes:
     )
 
 
-def decode_image(model, data: bytes) -> np.ndarray:
+def decode_image(model, data: bytes, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decompress a ``.samic`` file's bytes into an ``(H, W, 3)`` uint8 RGB array.
 
     Every structural check (magic, version, checksums, sizes, counts, the model digests) runs
     before the entropy decoder sees a byte; failures raise a
-    :class:`~samic_fast.errors.BitstreamError` subclass.
+    :class:`~samic_fast.errors.BitstreamError` subclass. A declared size above ``max_pixels``
+    (None: no limit) or too large for the free memory raises
+    :class:`~samic_fast.errors.ResourceLimitError` first.
     """
     header, strings = unpack(data)
+    check_work(model, header.width, header.height, max_pixels=max_pixels,
+               what="the file's image")
     check_model(header, model)
     try:
         with torch.inference_mode():
@@ -227,18 +249,23 @@ def _write_bytes(data: bytes) -> Callable[[str], None]:
     return write
 
 
-def compress_file(in_path: PathLike, out_path: PathLike, model) -> int:
+def compress_file(in_path: PathLike, out_path: PathLike, model,
+                  max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> int:
     """Compress the image file ``in_path`` into ``out_path``; returns the bytes written."""
-    data = encode_image(model, Path(in_path))
+    data = encode_image(model, Path(in_path), max_pixels=max_pixels)
     atomic_write(out_path, _write_bytes(data))
     return len(data)
 
 
-def decompress_file(in_path: PathLike, out_path: PathLike, model) -> Tuple[int, int]:
+def decompress_file(in_path: PathLike, out_path: PathLike, model,
+                    max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> Tuple[int, int]:
     """Decode the ``.samic`` file ``in_path`` to the image ``out_path`` (format from its
     extension, e.g. ``.png``); returns ``(width, height)``."""
     fmt = format_for_path(out_path)  # refuse an unknown extension before decoding anything
-    data = Path(in_path).read_bytes()
-    rgb = decode_image(model, data)
+    try:
+        data = Path(in_path).read_bytes()
+    except OSError as exc:
+        raise InputFileError(f"{in_path}: cannot read ({exc.strerror or exc})") from None
+    rgb = decode_image(model, data, max_pixels=max_pixels)
     atomic_write(out_path, lambda tmp: save_rgb(rgb, tmp, fmt))
     return rgb.shape[1], rgb.shape[0]

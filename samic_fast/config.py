@@ -1,6 +1,6 @@
 """Configuration dataclasses.
 
-:class:`SASSConfig` configures one semantic-aware selective scan (paper §3.2, DESIGN.md §2);
+:class:`SASSConfig` configures one semantic-aware selective scan (paper §3.2; docs/design.md §1);
 the codec's :class:`SAMICConfig` (paper §4.2) follows below it.
 """
 
@@ -22,7 +22,8 @@ class SASSConfig:
         gumbel_tau: temperature of the straight-through Gumbel-softmax used in training.
         d_state: N, SSM state channels per feature channel (VMamba/MambaIC: 16).
         expand: inner width factor of the block (VMamba's ssm_ratio: 2).
-        dt_rank: rank of the delta projection; 0 means ``ceil(dim / 16)``.
+        dt_rank: rank of the delta projection; 0 means ``ceil(d_model / 16)`` with ``d_model`` the
+            block's width (VMamba, MambaIC), not its inner width.
         dt_min, dt_max, dt_init_floor: Mamba's initial range of delta.
         conv_kernel: depthwise convolution before the scan (VMamba's d_conv: 3).
     """
@@ -51,32 +52,46 @@ class SASSConfig:
     def inner_dim(self, dim: int) -> int:
         return int(round(self.expand * dim))
 
-    def resolved_dt_rank(self, dim: int) -> int:
-        return self.dt_rank if self.dt_rank > 0 else math.ceil(dim / 16)
+    def resolved_dt_rank(self, d_model: int) -> int:
+        """``dt_rank`` of a block of width ``d_model`` (the SAMB's, before the expansion)."""
+        return self.dt_rank if self.dt_rank > 0 else math.ceil(d_model / 16)
 
 
 @dataclass(frozen=True)
 class SAMICConfig:
-    """Hyper-parameters of the SAMIC codec (paper §3–4.2, DESIGN.md §8).
+    """Hyper-parameters of the SAMIC codec (paper §3–4.2; docs/design.md §7).
+
+    The defaults are the named configuration ``samic`` (:data:`ARCHS`).
 
     Widths (paper §4.2: ``{C1..C6} = {128, 128, 128, 192, 128, 192}``, ``M = 192``, ``N = 64``):
     ``C1..C3`` are the g_a/g_s stage widths (full/2, /4, /8 resolution), ``C4 = M`` the latent
-    ``y``, ``C5`` the width of h_a/h_s, of the parameter-aggregation network and of the window
-    attention, ``C6`` the width of the channel-context (Φ_ch) SAMBs. ``N`` is the number of
-    channels of ``z``.
+    ``y``, ``C5`` the width of h_a/h_s, of the spatial context, of the parameter-aggregation
+    network and of the window attention, ``C6`` the width of the channel-context (Φ_ch) SAMBs.
+    ``N`` is the number of channels of ``z``.
 
-    Depths (the paper gives none; chosen so that the size lands at Table 1's 24.88 M — the
-    default has 24.40 M, -1.9 % — and the number of SAMBs fits Table 3: K = 4 → 16 adds
-    ``64 SAMBs × 12 × c_sem = 24,576`` parameters, the paper's 24.86 → 24.88 M):
+    Layout (the paper gives the widths only; the rest is fitted so that both of its complexity
+    figures hold, counted its way, see :mod:`samic_fast.complexity`): 24.66 M parameters
+    (Table 1: 24.88 M, -0.9 %) and 54.49 G thop-MACs at 512×512 (53.41 G, +2.0 %).
 
-    - ``depths = (2, 2, 9)``: SAMBs after the first/second/third stride-2 convolution of g_a, as in
-      MambaIC's g_a (2, 2, 9); g_s mirrors them (9, 2, 2) → 26 SAMBs.
-    - ``hyper_depth = 3``: SAMBs in h_a and in h_s each → 6 SAMBs.
-    - ``num_slices = 4`` channel slices of ``M / 4 = 48`` (MambaIC's 5 slices do not divide 192);
-      per slice ``ctx_depth = 3`` SAMBs in each of the mean and scale channel contexts (Φ_ch) and
-      ``agg_depth = 2`` SAMBs in the parameter aggregation (global spatial context, Φ_sp)
-      → 32 SAMBs. Total: 64 SAMBs; the context model holds about 15.9 M of the parameters, as
-      MambaIC's does most of its own.
+    - ICISP's placement (the same group's previous codec, whose figure SAMIC's Fig. 2 follows):
+      ``depths = (1, 1, 1)``, one SAMB after each stride-2 convolution of g_a, mirrored in g_s;
+      ``hyper_depth = 1``, one SAMB in each of h_a and h_s; ``end_kernel = 3``, 3×3 first and
+      last layers, as ICISP's residual stem and sub-pixel output (a 5×5 would add 2 G).
+    - ``sass.expand = 1`` (ICISP's SS2D ratio) and ``sass.c_sem = 8``: at H/2 a SAMB costs
+      about 4.4 G of the 53 G, so a wider block or semantic space does not fit.
+    - Context model (Eq. 11–12): ``num_slices = 6`` slices of 32 channels; ``ctx_depth = 8``
+      SAMBs in each of the mean and scale channel contexts Φ_ch, ``sp_depth = 4`` SAMBs in the
+      spatial context Φ_sp, ``agg_depth = 0`` (𝒩 is the masked convolution, 1×1/3×3 convolutions
+      and the WLA, as Eq. 12 describes it). The context model holds 21.7 M of the parameters.
+    - Why so deep a context: Table 3 says K = 4 → 16 adds 0.01–0.03 M parameters, and only the
+      centres depend on K, so ``12 · c_sem · (number of SASS)`` must lie in that range; with
+      ``c_sem = 8`` that takes 105–312 SASS (here 128: +0.0123 M). And at 32×32 every parameter
+      costs about 1 K thop-MACs, while the transforms, whose cost the paper's widths fix (about
+      29 G), hold only 1.5 M: the remaining ~23 M parameters must sit in the one-pass part of
+      the context model (the channel contexts and Φ_sp), not in the two-pass aggregation.
+
+    ``ARCHS["mambaic"]`` keeps the first release's MambaIC-like layout (depths (2, 2, 9), 64
+    SAMBs at expand 2), which exercises the longest SASS sequences.
 
     Entropy parameters (``entropy_params.py``): means are quantized to multiples of
     ``1 / mean_grid``, scales to indices of a log-uniform table of ``scale_levels`` scales in
@@ -87,12 +102,14 @@ class SAMICConfig:
 
     channels: tuple = (128, 128, 128, 192, 128, 192)
     N: int = 64
-    depths: tuple = (2, 2, 9)
-    hyper_depth: int = 3
-    num_slices: int = 4
+    depths: tuple = (1, 1, 1)
+    hyper_depth: int = 1
+    num_slices: int = 6
     max_support_slices: int = -1
-    ctx_depth: int = 3
-    agg_depth: int = 2
+    ctx_depth: int = 8
+    agg_depth: int = 0
+    sp_depth: int = 4
+    end_kernel: int = 3
     window_size: int = 8
     head_dim: int = 16
     mlp_ratio: float = 2.0
@@ -103,7 +120,7 @@ class SAMICConfig:
     mean_eps: float = 1.25e-4
     log_scale_eps: float = 1.25e-4
     cluster_eps: float = 2e-4
-    sass: SASSConfig = SASSConfig()
+    sass: SASSConfig = SASSConfig(expand=1.0, c_sem=8)
 
     def __post_init__(self) -> None:
         if len(self.channels) != 6 or any(int(c) < 1 for c in self.channels):
@@ -121,6 +138,10 @@ class SAMICConfig:
             raise ValueError("guard bands must be >= 0")
         if self.window_size < 1 or self.head_dim < 1:
             raise ValueError("window_size and head_dim must be >= 1")
+        if min(self.hyper_depth, self.ctx_depth, self.agg_depth, self.sp_depth) < 0:
+            raise ValueError("hyper_depth, ctx_depth, agg_depth and sp_depth must be >= 0")
+        if self.end_kernel < 1 or self.end_kernel % 2 == 0:
+            raise ValueError(f"end_kernel must be odd and >= 1, got {self.end_kernel}")
 
     @property
     def M(self) -> int:
@@ -188,13 +209,15 @@ class SAMICConfig:
 
 
 #: The named configurations (``--arch NAME`` on the CLI, ``"arch"`` in checkpoints).
-#: ``samic`` is the default codec; ``mambaic`` is the MambaIC-like layout of the first release
-#: (depths (2, 2, 9), the longest SASS sequences); ``tiny`` is for tests and quick trials.
+#: ``samic`` is the default codec (the paper's layout, see :class:`SAMICConfig`); ``mambaic`` is
+#: the MambaIC-like layout of the first release (depths (2, 2, 9), 64 SAMBs at expand 2, 24.0 M
+#: parameters, 119 G thop-MACs: the longest SASS sequences); ``tiny`` is for tests and quick trials.
 ARCHS: dict = {
     "samic": SAMICConfig(),
-    "mambaic": SAMICConfig(),
+    "mambaic": SAMICConfig(depths=(2, 2, 9), hyper_depth=3, num_slices=4, ctx_depth=3, agg_depth=2,
+                           sp_depth=0, end_kernel=5, sass=SASSConfig(expand=2.0, c_sem=32)),
     "tiny": SAMICConfig(channels=(16, 16, 16, 32, 16, 32), N=16, depths=(1, 1, 1), hyper_depth=1,
-                        num_slices=2, ctx_depth=1, agg_depth=1, window_size=4,
+                        num_slices=2, ctx_depth=1, agg_depth=0, sp_depth=1, window_size=4,
                         sass=SASSConfig(num_clusters=4, c_sem=8, d_state=4)),
 }
 DEFAULT_ARCH = "samic"

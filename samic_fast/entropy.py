@@ -7,10 +7,14 @@ one after the other; inside a slice a checkerboard splits the positions into *an
 - channel context ``Φ_ch^(j)`` (Eq. 11, left): ``SAMB`` stack over ``concat(Ψ, ŷ^{<j})``, one for
   the mean path (with ``Ψ_μ``) and one for the scale path (with ``Ψ_σ``) → ``(μ_ch, σ_ch)``,
   ``S`` channels each;
-- spatial context ``Φ_sp`` (Eq. 11, right): a 5×5 checkerboard-masked convolution of the anchors
-  of ``ŷ^j`` (zero in the anchor pass) → ``2S`` channels;
+- spatial context ``Φ_sp`` (Eq. 11, right, ``SAMB(ŷ^j_{<i})``): in the non-anchor pass the
+  slice's decoded anchors (zero at non-anchors) go through the 5×5 checkerboard-masked
+  convolution that Eq. 12 names (local context) and then a ``SAMB`` stack (global context over
+  every decoded symbol of the slice) → ``2S`` channels; in the anchor pass nothing of the slice is
+  decoded yet and ``Φ_sp = 0``. Every output position depends on anchors only, so the decoder
+  can compute it. ``sp_depth = 0`` leaves the masked convolution alone (the first release);
 - parameter network ``𝒩`` (Eq. 12): ``concat(Φ_sp, μ_ch, σ_ch, Ψ)`` → 1×1 conv → ``SAMB`` stack
-  (global spatial mixing of the context) → 3×3 conv → ``(μ, log σ)``, each refined by a window
+  (``agg_depth``; a GELU when it is 0) → 3×3 conv → ``(μ, log σ)``, each refined by a window
   local attention (WLA, Swin-style window self-attention with relative position bias).
 
 The same two functions (:meth:`ContextEntropyModel.slice_support`, :meth:`ContextEntropyModel.
@@ -36,9 +40,9 @@ from samic_fast.samb import SAMB
 LOG_SCALE_MIN, LOG_SCALE_MAX = -5.0, 6.0
 
 
-# ---------------------------------------------------------------- SAMB with a guarded clustering
-def samb_stack(dim: int, depth: int, config: SASSConfig, backend: str) -> list[nn.Module]:
-    return [SAMB(dim, config, backend=backend) for _ in range(depth)]
+# ---------------------------------------------------------------- SAMB stacks
+def samb_stack(dim: int, depth: int, config: SASSConfig) -> list[nn.Module]:
+    return [SAMB(dim, config) for _ in range(depth)]
 
 
 # ---------------------------------------------------------------- checkerboard
@@ -136,17 +140,31 @@ class ChannelContext(nn.Sequential):
     """``Φ_ch`` for one path (Eq. 11): ``Conv1x1 → SAMB × depth → Conv3x3 → GELU → Conv3x3``,
     ``(B, cin, h, w) -> (B, S, h, w)``."""
 
-    def __init__(self, cin: int, width: int, hidden: int, out: int, depth: int, sass: SASSConfig,
-                 backend: str) -> None:
-        super().__init__(_conv(cin, width, 1), *samb_stack(width, depth, sass, backend),
+    def __init__(self, cin: int, width: int, hidden: int, out: int, depth: int, sass: SASSConfig) -> None:
+        super().__init__(_conv(cin, width, 1), *samb_stack(width, depth, sass),
                          _conv(width, hidden, 3), nn.GELU(), _conv(hidden, out, 3))
 
 
-class ParamAggregation(nn.Sequential):
-    """``𝒩`` before the WLA (Eq. 12): ``Conv1x1 → SAMB × depth → Conv3x3``, ``-> (B, 2S, h, w)``."""
+class SpatialContext(nn.Sequential):
+    """``Φ_sp`` of the non-anchor pass (Eq. 11, right): ``MaskedConv5x5 → SAMB × depth → Conv1x1``
+    at width ``width``, ``(B, S, h, w) -> (B, out, h, w)``; with ``depth = 0`` the masked
+    convolution alone, straight to ``out`` channels."""
 
-    def __init__(self, cin: int, width: int, out: int, depth: int, sass: SASSConfig, backend: str) -> None:
-        super().__init__(_conv(cin, width, 1), *samb_stack(width, depth, sass, backend), _conv(width, out, 3))
+    def __init__(self, channels: int, width: int, out: int, depth: int, sass: SASSConfig) -> None:
+        if depth == 0:
+            super().__init__(CheckerboardMaskedConv2d(channels, out, 5))
+        else:
+            super().__init__(CheckerboardMaskedConv2d(channels, width, 5), *samb_stack(width, depth, sass),
+                             _conv(width, out, 1))
+
+
+class ParamAggregation(nn.Sequential):
+    """``𝒩`` before the WLA (Eq. 12): ``Conv1x1 → SAMB × depth → Conv3x3`` (a GELU in place of
+    the SAMBs when ``depth = 0``), ``-> (B, 2S, h, w)``."""
+
+    def __init__(self, cin: int, width: int, out: int, depth: int, sass: SASSConfig) -> None:
+        mixer = samb_stack(width, depth, sass) if depth else [nn.GELU()]
+        super().__init__(_conv(cin, width, 1), *mixer, _conv(width, out, 3))
 
 
 def grid_ste(mu: torch.Tensor, grid: int) -> torch.Tensor:
@@ -164,7 +182,7 @@ class ContextEntropyModel(nn.Module):
     ``psi``: the hyper-decoder output ``(B, 2M, h, w)``, ``Ψ_μ`` then ``Ψ_σ``.
     """
 
-    def __init__(self, config: SAMICConfig, backend: str = "auto") -> None:
+    def __init__(self, config: SAMICConfig) -> None:
         super().__init__()
         cfg = config
         self.config = cfg
@@ -173,12 +191,12 @@ class ContextEntropyModel(nn.Module):
         self.M, self.S, self.J = m, s, j
         sup = [self._support_count(i) for i in range(j)]
         self.mean_ctx = nn.ModuleList(
-            ChannelContext(m + s * sup[i], c6, c5, s, cfg.ctx_depth, cfg.sass, backend) for i in range(j))
+            ChannelContext(m + s * sup[i], c6, c5, s, cfg.ctx_depth, cfg.sass) for i in range(j))
         self.scale_ctx = nn.ModuleList(
-            ChannelContext(m + s * sup[i], c6, c5, s, cfg.ctx_depth, cfg.sass, backend) for i in range(j))
-        self.sp_ctx = nn.ModuleList(CheckerboardMaskedConv2d(s, 2 * s, 5) for _ in range(j))
+            ChannelContext(m + s * sup[i], c6, c5, s, cfg.ctx_depth, cfg.sass) for i in range(j))
+        self.sp_ctx = nn.ModuleList(SpatialContext(s, c5, 2 * s, cfg.sp_depth, cfg.sass) for _ in range(j))
         self.agg = nn.ModuleList(
-            ParamAggregation(4 * s + 2 * m, c5, 2 * s, cfg.agg_depth, cfg.sass, backend) for _ in range(j))
+            ParamAggregation(4 * s + 2 * m, c5, 2 * s, cfg.agg_depth, cfg.sass) for _ in range(j))
         self.wla_mean = nn.ModuleList(WLA(s, c5, cfg.head_dim, cfg.window_size, cfg.mlp_ratio) for _ in range(j))
         self.wla_scale = nn.ModuleList(WLA(s, c5, cfg.head_dim, cfg.window_size, cfg.mlp_ratio) for _ in range(j))
 

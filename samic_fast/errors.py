@@ -66,3 +66,8 @@ class InputFileError(SamicError, OSError):
 
 class ConfigError(SamicError, ValueError):
     """A model configuration or checkpoint is unknown, malformed, or does not fit the model."""
+
+
+class ResourceLimitError(SamicError, ValueError):
+    """An image (to encode, or declared by a file to decode) would need more pixels or memory
+    than the configured limits allow; refused before any model work."""

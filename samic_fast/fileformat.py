@@ -1,4 +1,4 @@
-"""The ``.samic`` container (DESIGN.md §7): pure bytes in, bytes out; no model, no torch.
+"""The ``.samic`` container (docs/design.md §6): pure bytes in, bytes out; no model, no torch.
 
 Layout, all integers little-endian::
 

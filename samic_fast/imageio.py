@@ -80,6 +80,24 @@ def read_image_file(path: Union[str, os.PathLike]) -> np.ndarray:
         raise ImageFormatError(f"{p}: cannot decode image ({msg})") from None
 
 
+def image_size(path: Union[str, os.PathLike]) -> tuple:
+    """``(width, height)`` of an image file from its header, without decoding its pixels (EXIF
+    rotation may swap them later; the pixel count stays). Errors as :func:`read_image_file`'s."""
+    p = Path(path)
+    if not p.is_file():
+        return read_image_file(p)  # raises the same "no such file" / "not a file" errors
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(p) as im:
+                return im.width, im.height
+    except UnidentifiedImageError:
+        raise ImageFormatError(f"{p}: not an image file Pillow can read") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, EOFError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ImageFormatError(f"{p}: cannot decode image ({msg})") from None
+
+
 def save_rgb(array: np.ndarray, path: Union[str, os.PathLike], fmt: str) -> None:
     """Write an ``(H, W, 3)`` uint8 array to ``path`` in Pillow format ``fmt`` (e.g. ``"PNG"``)."""
     Image.fromarray(np.ascontiguousarray(array), mode=None).save(path, format=fmt)

@@ -74,11 +74,11 @@ class SAMIC(CompressionModel):
     """SAMIC codec. ``forward(x)`` (``x (B, 3, H, W)`` in [0, 1], ``H, W`` multiples of 64) returns
     ``{"x_hat", "likelihoods": {"y", "z"}}`` as CompressAI models do.
 
-    ``backend`` ("auto", "reference", "triton") is applied to every SASS; change it later with
-    :meth:`set_backend`. ``param_hook`` (tests only) alters the decoder-side ``μ``/``log σ``.
+    Every SASS is built with backend "auto"; :meth:`set_backend` is the one place that changes
+    it. ``param_hook`` (tests only) alters the decoder-side ``μ``/``log σ``.
     """
 
-    def __init__(self, config: Optional[SAMICConfig] = None, backend: str = "auto") -> None:
+    def __init__(self, config: Optional[SAMICConfig] = None) -> None:
         super().__init__()
         cfg = config or SAMICConfig()
         self.config = cfg
@@ -86,28 +86,29 @@ class SAMIC(CompressionModel):
         d1, d2, d3 = (int(d) for d in cfg.depths)
         sc = cfg.sass
         self.g_a = nn.Sequential(
-            _conv(3, c1, 5), *samb_stack(c1, d1, sc, backend),
-            _conv(c1, c2, 3), *samb_stack(c2, d2, sc, backend),
-            _conv(c2, c3, 3), *samb_stack(c3, d3, sc, backend),
+            _conv(3, c1, cfg.end_kernel), *samb_stack(c1, d1, sc),
+            _conv(c1, c2, 3), *samb_stack(c2, d2, sc),
+            _conv(c2, c3, 3), *samb_stack(c3, d3, sc),
             _conv(c3, m, 3),
         )
         self.svd_rrm = SVDRRM()
         self.g_s = nn.Sequential(
-            _deconv(m, c3, 3), *samb_stack(c3, d3, sc, backend),
-            _deconv(c3, c2, 3), *samb_stack(c2, d2, sc, backend),
-            _deconv(c2, c1, 3), *samb_stack(c1, d1, sc, backend),
-            _deconv(c1, 3, 5),
+            _deconv(m, c3, 3), *samb_stack(c3, d3, sc),
+            _deconv(c3, c2, 3), *samb_stack(c2, d2, sc),
+            _deconv(c2, c1, 3), *samb_stack(c1, d1, sc),
+            _deconv(c1, 3, cfg.end_kernel),
         )
-        self.h_a = nn.Sequential(_conv(m, c5, 3), *samb_stack(c5, cfg.hyper_depth, sc, backend), _conv(c5, cfg.N, 3))
-        self.h_s = nn.Sequential(_deconv(cfg.N, c5, 3), *samb_stack(c5, cfg.hyper_depth, sc, backend),
+        self.h_a = nn.Sequential(_conv(m, c5, 3), *samb_stack(c5, cfg.hyper_depth, sc), _conv(c5, cfg.N, 3))
+        self.h_s = nn.Sequential(_deconv(cfg.N, c5, 3), *samb_stack(c5, cfg.hyper_depth, sc),
                                  _deconv(c5, 2 * m, 3))
-        self.context = ContextEntropyModel(cfg, backend)
+        self.context = ContextEntropyModel(cfg)
         self.entropy_bottleneck = EntropyBottleneck(cfg.N)
         self.gaussian_conditional = GaussianConditional(None)
         self.param_hook: Optional[Callable[[str, torch.Tensor], torch.Tensor]] = None
 
     # ------------------------------------------------------------ helpers
     def set_backend(self, backend: str) -> "SAMIC":
+        """Run every SASS of the model on ``backend`` ("auto", "reference", "triton")."""
         set_backend(self, backend)
         return self
 
@@ -302,7 +303,7 @@ def _build(config: Optional[SAMICConfig], backend: str) -> SAMIC:
     # The fixed seed makes even a parameter that _seeded_init might miss identical across runs.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(DEFAULT_SEED)
-        return SAMIC(config, backend)
+        return SAMIC(config).set_backend(backend)
 
 
 def default_model(config: Optional[SAMICConfig] = None, backend: str = "auto",

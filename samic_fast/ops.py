@@ -1,4 +1,4 @@
-"""Public functional API of the SASS ops (paper §3.2, DESIGN.md §2).
+"""Public functional API of the SASS ops (paper §3.2, docs/design.md §1).
 
 Each op checks its inputs, picks a backend (see :mod:`samic_fast.backend`) and calls either the
 pure-PyTorch reference in :mod:`samic_fast.ref` or the fused op in :mod:`samic_fast.custom_ops` (custom ops over the Triton
@@ -69,7 +69,7 @@ def cluster_assign(feat: torch.Tensor, centers: torch.Tensor, tau, *, backend: s
 
 
 def scan_order(cluster, count, rowsum, colsum, height: int, width: int, *, backend: str = "auto"):
-    """Scan permutation from a hard assignment (DESIGN.md §2 steps 4–5).
+    """Scan permutation from a hard assignment (docs/design.md §1 steps 4–5).
 
     ``cluster: (B, H*W)`` int32/int64 with values in ``[0, K)``; ``count, rowsum, colsum: (B, K)``
     int64. Returns ``perm, inv (B, H*W)`` int32: clusters sorted by mean (row, col, k), pixels of a
@@ -131,7 +131,7 @@ def selective_scan(
     *,
     backend: str = "auto",
 ):
-    """Mamba-1 selective scan over raster order, channel-last.
+    """Mamba-1 selective scan over raster order (docs/design.md §1 step 6), channel-last.
 
     ``delta = softplus(dt + dt_bias)``; ``h_t = exp(delta_t A) h_{t-1} + delta_t Bm_t x_t``;
     ``y_t = Cm_t . h_t + D x_t``, times ``silu(z_t)`` when ``z`` is given.

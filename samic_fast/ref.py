@@ -1,4 +1,4 @@
-"""Pure-PyTorch references of the SASS ops (paper §3.2, DESIGN.md §2).
+"""Pure-PyTorch references of the SASS ops (paper §3.2, docs/design.md §1).
 
 This module never imports triton. Each function has exactly the signature of its fused twin in
 :mod:`samic_fast.custom_ops`, runs on any device, supports autograd and float64, and is the ground
@@ -14,8 +14,6 @@ Layouts (channel-last, raster order ``i = r * W + c``, ``L = H * W``):
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
@@ -26,23 +24,41 @@ _CHUNK_LEN = 8
 _BLOCK_ELEMENTS = 1 << 20
 
 
+# Longest wavelength of the positional encoding, as in the Transformer and MAE.
+POS_TEMPERATURE = 10000.0
+
+
+def _sincos_1d(positions: torch.Tensor, channels: int) -> torch.Tensor:
+    """``(P, channels)``: ``ceil(channels/2)`` sines then ``channels//2`` cosines of
+    ``p * w_k``, ``w_k = POS_TEMPERATURE ** (-k / ceil(channels/2))`` (one frequency per pair)."""
+    n_sin = (channels + 1) // 2
+    k = torch.arange(n_sin, device=positions.device, dtype=torch.float64)
+    omega = POS_TEMPERATURE ** (-k / max(n_sin, 1))
+    angle = positions.to(torch.float64)[:, None] * omega[None, :]
+    table = torch.cat([torch.sin(angle), torch.cos(angle[:, : channels // 2])], dim=1)
+    return table.to(torch.float32)
+
+
 def positional_tables(height: int, width: int, channels: int, device=None):
     """The positional encoding in separable form: ``(pos_row (H, channels // 2),
     pos_col (W, channels - channels // 2))`` float32. Channel ``j < channels // 2`` of pixel
     ``(r, c)`` gets ``pos_row[r, j]``, the others ``pos_col[c, j - channels // 2]``. The kernels
     take these tables as inputs, so every backend adds the same numbers.
 
-    Paper Eq. 2: ``sin(pi*u)`` on the row half and ``cos(pi*v)`` on the column half, with
-    ``u = r/(H-1)``, ``v = c/(W-1)`` (0 on a side of 1).
+    A standard multi-frequency 2-D sine-cosine encoding (as MAE's ``get_2d_sincos_pos_embed``):
+    the first half of the channels encodes the row ``r``, the second half the column ``c``, each
+    half as sines then cosines of the integer position times geometrically spaced frequencies
+    (:func:`_sincos_1d`). Departure from the paper's Eq. 2 (``sin(pi*u)`` on every row channel,
+    ``cos(pi*v)`` on every column channel, ``u, v`` in [0, 1]): there ``sin`` gives rows ``r`` and
+    ``H-1-r`` the same code, so clustering could not tell top from bottom (docs/design.md §9). Computed in float64 and rounded once, so the tables are the same
+    numbers on every device.
     """
-    r = torch.arange(height, device=device, dtype=torch.float32)
-    c = torch.arange(width, device=device, dtype=torch.float32)
-    u = r / (height - 1) if height > 1 else torch.zeros_like(r)
-    v = c / (width - 1) if width > 1 else torch.zeros_like(c)
     half = channels // 2
-    pos_row = torch.sin(math.pi * u)[:, None].expand(height, half).contiguous()
-    pos_col = torch.cos(math.pi * v)[:, None].expand(width, channels - half).contiguous()
-    return pos_row, pos_col
+    rows = torch.arange(height, dtype=torch.float64)
+    cols = torch.arange(width, dtype=torch.float64)
+    pos_row = _sincos_1d(rows, half).to(device)
+    pos_col = _sincos_1d(cols, channels - half).to(device)
+    return pos_row.contiguous(), pos_col.contiguous()
 
 
 def positional_encoding(height: int, width: int, channels: int, device=None) -> torch.Tensor:
@@ -86,7 +102,7 @@ def cluster_sums_ref(cluster: torch.Tensor, num_clusters: int, height: int, widt
 
 
 def cluster_assign_ref(feat: torch.Tensor, centers: torch.Tensor, tau):
-    """Hard cluster assignment (DESIGN.md §2 steps 2–4).
+    """Hard cluster assignment (docs/design.md §1 steps 2–4).
 
     Returns ``cluster (B, L)`` int32 (argmax of Eq. 3, ties to the smaller k) and the exact
     integer sums ``count``, ``rowsum``, ``colsum`` ``(B, K)`` int64 over each cluster's pixels.
@@ -101,7 +117,7 @@ def cluster_assign_ref(feat: torch.Tensor, centers: torch.Tensor, tau):
 
 
 def cluster_rank_ref(count: torch.Tensor, rowsum: torch.Tensor, colsum: torch.Tensor) -> torch.Tensor:
-    """Position ``(B, K)`` int64 of each cluster in the scan (DESIGN.md §2 step 4).
+    """Position ``(B, K)`` int64 of each cluster in the scan (docs/design.md §1 step 4).
 
     Clusters are ordered by ``(rowsum/count, colsum/count, k)``, compared exactly by
     cross-multiplying the integers; empty clusters go last in index order.
@@ -121,7 +137,7 @@ def cluster_rank_ref(count: torch.Tensor, rowsum: torch.Tensor, colsum: torch.Te
 
 
 def scan_order_ref(cluster, count, rowsum, colsum, height: int, width: int):
-    """Scan permutation (DESIGN.md §2 step 5): ``perm, inv`` ``(B, L)`` int32.
+    """Scan permutation (docs/design.md §1 step 5): ``perm, inv`` ``(B, L)`` int32.
 
     Clusters in the order of :func:`cluster_rank_ref`, pixels inside a cluster in raster order.
     ``perm[t]`` is the raster index of the pixel at sequence position ``t``; ``inv[perm[t]] = t``.
@@ -226,7 +242,7 @@ def _scan_ref(x, dt, A, Bm, Cm, perm, D, z, dt_bias, delta_softplus, return_last
 
 def selective_scan_ref(x, dt, A, Bm, Cm, D=None, z=None, dt_bias=None, delta_softplus=True,
                        return_last_state=False):
-    """Mamba-1 selective scan in raster order (DESIGN.md §2 step 6), channel-last.
+    """Mamba-1 selective scan in raster order (docs/design.md §1 step 6), channel-last.
 
     ``x, dt, z: (B, L, D)``, ``A: (D, N)``, ``Bm, Cm: (B, L, N)``, ``D, dt_bias: (D,)``.
     Returns ``y (B, L, D)`` in ``x``'s dtype; the state is float32 (float64 for float64 ``x``).
@@ -246,7 +262,7 @@ def _gather_rows(t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 
 def sass_scan_ref(x, dt, A, Bm, Cm, perm, D=None, z=None, dt_bias=None, delta_softplus=True,
                   return_last_state=False):
-    """Semantic-aware scan (DESIGN.md §2 steps 5–7, paper Eq. 5–6): the scan of
+    """Semantic-aware scan (docs/design.md §1 steps 5–7, paper Eq. 5–6): the scan of
     :func:`selective_scan_ref` along ``perm``, outputs back in raster order (``y[perm[t]]`` is
     step ``t``). Shapes as there; ``perm (B, L)``; ``last_state`` is the state after step ``L - 1``. Rows are gathered and scattered one block at a
     time, so not even the reference makes whole permuted copies.

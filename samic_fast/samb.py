@@ -4,13 +4,18 @@ A VMamba-style block whose 2-D selective scan (SS2D, four directions) is replace
 semantic-aware scan (:class:`samic_fast.sass.SASS`)::
 
     t = LayerNorm(x)                         channel-last (B, H, W, C)
-    u, z = split(Linear(t), d_inner)         d_inner = expand * C
+    u, z = Linear_u(t), Linear_z(t)          d_inner = expand * C (VMamba's in_proj, in halves)
     u = SiLU(DepthwiseConv3x3(u))
     y = SASS(u, gate=z)                      y = scan(u) * silu(z), fused into the scan op
     out = x + Linear(LayerNorm(y))
 
 The gate ``silu(z)`` is applied inside the scan op (Mamba-1 places it there; it saves a pass
 over ``(B, L, d_inner)``), and the output norm follows it. Like MambaIC's blocks, there is no MLP.
+
+Every layer with weights is a module called as a module (the two halves of VMamba's ``in_proj``
+are two ``nn.Linear``): module-hook profilers such as ``thop`` then see all of them
+(:mod:`samic_fast.complexity`). Each half's output is contiguous and the full ``2 * d_inner``
+projection is never alive at once.
 """
 
 from __future__ import annotations
@@ -28,16 +33,17 @@ from samic_fast.sass import SASS
 class SAMB(nn.Module):
     """``forward(x)``: ``(B, C, H, W) -> (B, C, H, W)`` with ``C = dim``."""
 
-    def __init__(self, dim: int, config: Optional[SASSConfig] = None, backend: str = "auto") -> None:
+    def __init__(self, dim: int, config: Optional[SASSConfig] = None) -> None:
         super().__init__()
         cfg = config or SASSConfig()
         d_inner = cfg.inner_dim(dim)
         self.dim, self.d_inner = dim, d_inner
         self.norm = nn.LayerNorm(dim)
-        self.in_proj = nn.Linear(dim, 2 * d_inner, bias=False)
+        self.in_proj_x = nn.Linear(dim, d_inner, bias=False)
+        self.in_proj_z = nn.Linear(dim, d_inner, bias=False)
         self.conv = nn.Conv2d(d_inner, d_inner, cfg.conv_kernel, padding=cfg.conv_kernel // 2,
                               groups=d_inner)
-        self.sass = SASS(d_inner, cfg, backend=backend)
+        self.sass = SASS(d_inner, cfg, d_model=dim)
         self.out_norm = nn.LayerNorm(d_inner)
         self.out_proj = nn.Linear(d_inner, dim, bias=False)
 
@@ -56,13 +62,10 @@ class SAMB(nn.Module):
             raise ShapeError(f"SAMB({self.dim}) expects (B, {self.dim}, H, W), got {tuple(x.shape)}")
         t = x.permute(0, 2, 3, 1)  # (B, H, W, C)
         normed = self.norm(t)
-        # The two halves of in_proj as two matmuls: each output is contiguous, so no copy of z
-        # (B, H, W, d_inner) is made and the full 2*d_inner projection is never alive at once.
-        w_u, w_z = self.in_proj.weight.chunk(2, dim=0)
-        u = F.linear(normed, w_u).permute(0, 3, 1, 2)
+        u = self.in_proj_x(normed).permute(0, 3, 1, 2)
         u = F.silu(self.conv(u), inplace=not torch.is_grad_enabled())
         u = u.permute(0, 2, 3, 1).contiguous()
-        z = F.linear(normed, w_z)
+        z = self.in_proj_z(normed)
         del normed
         y = self.sass(u, z)
         del u, z
@@ -71,7 +74,14 @@ class SAMB(nn.Module):
 
 
 def set_backend(module: nn.Module, backend: str) -> nn.Module:
-    """Switch every SASS inside ``module`` to ``backend`` ("auto", "reference", "triton")."""
+    """Switch every SASS inside ``module`` to ``backend`` ("auto", "reference", "triton") and
+    return ``module``. The one place a backend is chosen: modules are built with "auto".
+    An unknown name raises :class:`~samic_fast.errors.BackendError` here, not at the first call."""
+    from samic_fast.backend import BACKENDS
+    from samic_fast.errors import BackendError
+
+    if backend not in BACKENDS:
+        raise BackendError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
     for m in module.modules():
         if isinstance(m, SASS):
             m.backend = backend

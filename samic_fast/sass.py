@@ -1,4 +1,4 @@
-"""SASS: semantic-aware selective scan (paper §3.2, Fig. 3b; DESIGN.md §2).
+"""SASS: semantic-aware selective scan (paper §3.2, Fig. 3b; docs/design.md §1).
 
 The mixer of a :class:`samic_fast.samb.SAMB`. Given the block's inner features ``x`` (after the
 depthwise convolution and SiLU, channel-last ``(B, H, W, D)``) it
@@ -55,7 +55,10 @@ class SASS(nn.Module):
     """Semantic-aware selective scan over ``d_inner`` channels.
 
     ``forward(x, z=None)``: ``x, z: (B, H, W, d_inner)`` channel-last; returns ``(B, H, W, d_inner)``.
-    ``backend`` ("auto", "reference", "triton") selects the op implementations.
+    ``d_model`` is the width of the enclosing block (it sets ``dt_rank = ceil(d_model / 16)``, as
+    VMamba and MambaIC do); by default ``d_inner / expand``. The attribute ``backend`` ("auto",
+    "reference", "triton") selects the op implementations; set it for a whole model with
+    :meth:`samic_fast.model.SAMIC.set_backend` or :func:`samic_fast.samb.set_backend`.
 
     Two eval-mode hooks, both ``None`` by default and neither part of the state_dict:
     ``guard`` (an :class:`AssignmentGuard`) may override the hard assignment at near-tie pixels
@@ -67,13 +70,16 @@ class SASS(nn.Module):
     guard: Optional[AssignmentGuard] = None
     feature_hook: Optional[Callable[[torch.Tensor], torch.Tensor]] = None
 
-    def __init__(self, d_inner: int, config: Optional[SASSConfig] = None, backend: str = "auto") -> None:
+    backend: str = "auto"
+
+    def __init__(self, d_inner: int, config: Optional[SASSConfig] = None, d_model: Optional[int] = None) -> None:
         super().__init__()
         cfg = config or SASSConfig()
         self.config = cfg
-        self.backend = backend
         self.d_inner = d_inner
-        n, rank = cfg.d_state, cfg.resolved_dt_rank(d_inner)
+        if d_model is None:
+            d_model = max(1, int(round(d_inner / cfg.expand)))
+        n, rank = cfg.d_state, cfg.resolved_dt_rank(d_model)
         self.dt_rank = rank
         self.semantic = SemanticBranch(d_inner, cfg.c_sem)
         self.centers = nn.Parameter(torch.randn(cfg.num_clusters, cfg.c_sem))
@@ -82,7 +88,7 @@ class SASS(nn.Module):
         else:
             self.register_buffer("log_tau", torch.tensor(math.log(cfg.tau)), persistent=False)
         # Per-token projections, applied in raster order: a per-token linear map commutes with any
-        # permutation, so projecting before the gather is exact (DESIGN.md §2).
+        # permutation, so projecting before the gather is exact (docs/design.md §1).
         self.x_proj = nn.Linear(d_inner, rank + 2 * n, bias=False)
         self.dt_proj = nn.Linear(rank, d_inner, bias=False)
         self.dt_bias = nn.Parameter(torch.empty(d_inner))

@@ -1,8 +1,8 @@
-"""Parity of the fused Triton ops against the reference (DESIGN.md §6), for ``samic-fast verify``.
+"""Parity of the fused Triton ops against the reference (docs/design.md §5), for ``samic-fast verify``.
 
 Every op runs on both backends at a set of shapes; each row of the result says how far the fused
 output is from the ground truth, whether integer outputs are exact, whether repeated fused runs
-are bitwise identical, and how long each backend took. The rules (DESIGN.md §6):
+are bitwise identical, and how long each backend took. The rules (docs/design.md §5):
 
 - ``cluster_assign``: ids equal wherever the float64 top-2 score margin exceeds ``1e-4``
   (relative to the top score); the integer sums exactly those of the returned ids.
@@ -32,6 +32,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import torch
 
 from samic_fast.errors import BackendError, DeviceError
+from samic_fast.shapes import DEFAULT_C_SEM, DEFAULT_CLUSTERS, SASS_SHAPES_768x512, shape_name
 
 NEAR_TIE = 1e-4
 FP32_REL_RMS = 1e-5
@@ -44,16 +45,20 @@ DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 # (name, batch, c_sem, H, W, K) for cluster ops; (name, batch, L, D, N) for scans.
 SHAPES = {
+    # One odd shape per op: the quick check that a fresh install works (seconds on CPU).
+    "quick": {
+        "cluster": [("odd", 2, 6, 7, 9, 5)],
+        "scan": [("odd", 2, 37, 11, 5)],
+    },
     "small": {
         "cluster": [("odd", 2, 6, 7, 9, 5), ("c32k16", 1, 32, 12, 10, 16)],
         "scan": [("odd", 2, 37, 11, 5), ("n16", 1, 63, 19, 16)],
     },
-    # DESIGN.md §4, Kodak 768x512, batch 1.
+    # The default model's SASS calls on a Kodak image, 768x512, batch 1 (samic_fast.shapes).
     "kodak": {
-        "cluster": [("s1", 1, 32, 384, 256, 16), ("s2", 1, 32, 192, 128, 16),
-                    ("s3", 1, 32, 96, 64, 16), ("lat", 1, 32, 48, 32, 16)],
-        "scan": [("s1", 1, 98304, 256, 16), ("s2", 1, 24576, 256, 16),
-                 ("s3", 1, 6144, 256, 16), ("lat", 1, 1536, 384, 16)],
+        "cluster": [(shape_name(s), 1, DEFAULT_C_SEM, s.height, s.width, DEFAULT_CLUSTERS)
+                    for s in SASS_SHAPES_768x512],
+        "scan": [(shape_name(s), 1, s.L, s.D, s.N) for s in SASS_SHAPES_768x512],
     },
 }
 

@@ -16,8 +16,13 @@ PIP=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
 # CompressAI's import-time needs, then CompressAI itself without its dependency list.
 "${PIP[@]}" scipy pandas pytorch-msssim requests torch-geometric
 "${PIP[@]}" --no-deps compressai==1.2.8
+# thop counts MACs the way the paper did (samic_fast.complexity); it needs only torch.
+"${PIP[@]}" --no-deps thop==0.1.1.post2209072238
 # Test and benchmark tools.
 "${PIP[@]}" pytest pytest-benchmark hypothesis scikit-image
+# matplotlib (`samic-fast show` / `plot`) and its pure dependencies, named so that pip resolves
+# nothing else (numpy, pillow and packaging are already in; six comes with pandas).
+"${PIP[@]}" --no-deps matplotlib contourpy cycler fonttools kiwisolver pyparsing python-dateutil
 MAMBA_SKIP_CUDA_BUILD=TRUE MAMBA_FORCE_BUILD=TRUE \
   "${PIP[@]}" --no-build-isolation --no-deps mamba-ssm==2.3.2.post1
 # The package itself, editable, without re-resolving its (already installed) dependencies.

@@ -15,7 +15,7 @@ if not HAS_CUDA:
 
 import pytest  # noqa: E402
 
-# One tolerance table for scan parity (DESIGN.md §6): fp32 is compared with a float64 reference by
+# One tolerance table for scan parity (docs/design.md §5): fp32 is compared with a float64 reference by
 # relative RMS error; low precision by mamba's rule, fused error <= 2x the reference's own error in
 # that dtype (plus a small floor).
 SCAN_RTOL_RMS = {torch.float32: 1e-5, torch.float64: 1e-12}

@@ -30,7 +30,7 @@ def _table_rows(text: str) -> list[list[str]]:
 
 
 def test_design_floor_bytes_s1():
-    # DESIGN.md §4: about 315 MB for the fused SASS scan at s1 in fp32.
+    # docs/design.md §3: about 315 MB for the fused SASS scan at s1 in fp32.
     assert bytes_moved("sass_scan", SHAPES["s1"]) == pytest.approx(315e6, rel=0.01)
     assert bytes_moved("sass", SHAPES["s1"]) is None
 

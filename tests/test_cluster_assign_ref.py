@@ -1,6 +1,5 @@
 """Reference cluster assignment: positional encoding, cosine scores, ties, exact integer sums."""
 
-import math
 
 import pytest
 import torch
@@ -8,12 +7,17 @@ import torch
 from samic_fast import ops, ref
 
 
-def test_positional_encoding_matches_eq2():
+def test_positional_encoding_is_multi_frequency_sincos():
+    """docs/design.md §1 step 2 (MAE's 2-D sin-cos; Eq. 2 read literally is symmetric in r)."""
     pe = ref.positional_encoding(3, 5, 4)
     assert pe.shape == (4, 3, 5)
-    assert torch.allclose(pe[0, :, 0], torch.sin(math.pi * torch.tensor([0.0, 0.5, 1.0])))
-    assert torch.allclose(pe[3, 0, :], torch.cos(math.pi * torch.linspace(0, 1, 5)))
-    assert torch.equal(ref.positional_encoding(1, 1, 2), torch.tensor([[[0.0]], [[1.0]]]))
+    rows = torch.arange(3.0)
+    cols = torch.arange(5.0)
+    assert torch.allclose(pe[0, :, 0], torch.sin(rows))  # row half: sin, then cos, of r * w_k
+    assert torch.allclose(pe[1, :, 0], torch.cos(rows))
+    assert torch.allclose(pe[2, 0, :], torch.sin(cols))
+    assert torch.allclose(pe[3, 0, :], torch.cos(cols))
+    assert torch.equal(ref.positional_encoding(1, 1, 2), torch.tensor([[[0.0]], [[0.0]]]))
 
 
 def test_assignment_is_argmax_of_cosine_scores_and_sums_are_exact():

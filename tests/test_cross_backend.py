@@ -16,12 +16,11 @@ from skimage import data as skdata
 
 from samic_fast import ref
 from samic_fast.backend import triton_available
-from samic_fast.config import SAMICConfig, SASSConfig
+from samic_fast.config import SAMICConfig, SASSConfig, get_config
 from samic_fast.model import default_model
 from samic_fast.samb import set_backend
 
-TINY = SAMICConfig(channels=(16, 16, 16, 32, 16, 32), N=16, depths=(1, 1, 1), hyper_depth=1, num_slices=2,
-                   ctx_depth=1, agg_depth=1, window_size=4, sass=SASSConfig(num_clusters=4, c_sem=8, d_state=4))
+TINY = get_config("tiny")
 
 
 @pytest.fixture(scope="module")

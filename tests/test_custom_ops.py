@@ -116,10 +116,10 @@ def test_compile_fullgraph_function_of_ops():
 
 def test_compile_fullgraph_samb():
     from samic_fast.config import SASSConfig
-    from samic_fast.samb import SAMB
+    from samic_fast.samb import SAMB, set_backend
 
     torch.manual_seed(0)
-    block = SAMB(6, SASSConfig(num_clusters=3, c_sem=4, d_state=3), backend="triton").eval()
+    block = set_backend(SAMB(6, SASSConfig(num_clusters=3, c_sem=4, d_state=3)), "triton").eval()
     x = torch.randn(1, 6, 5, 7)
     with torch.no_grad():
         eager = block(x)
@@ -180,7 +180,7 @@ def test_samb_training_gradients_match_reference_backend():
     from samic_fast.samb import SAMB, set_backend
 
     torch.manual_seed(1)
-    block = SAMB(5, SASSConfig(num_clusters=3, c_sem=4, d_state=3), backend="triton").train()
+    block = set_backend(SAMB(5, SASSConfig(num_clusters=3, c_sem=4, d_state=3)), "triton").train()
     x = torch.randn(1, 5, 4, 6)
     grads = {}
     for backend in ("triton", "reference"):

@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from samic_fast._compressai import import_compressai
-from samic_fast.config import SAMICConfig, SASSConfig
+from samic_fast.config import SAMICConfig, SASSConfig, get_config
 from samic_fast.entropy import CheckerboardMaskedConv2d, ContextEntropyModel, WindowBlock, anchor_mask
 from samic_fast.entropy_params import (
     ParamGuard,
@@ -19,6 +19,7 @@ from samic_fast.entropy_params import (
     scale_table,
 )
 from samic_fast.errors import CorruptBitstreamError
+from samic_fast.samb import set_backend
 
 import_compressai()
 from compressai.entropy_models import GaussianConditional  # noqa: E402
@@ -197,13 +198,12 @@ def test_cluster_margin():
     assert math.isinf(cluster_margin(torch.zeros(1, 2, 1))[0, 0].item())
 
 
-TINY = SAMICConfig(channels=(16, 16, 16, 32, 16, 32), N=16, depths=(1, 1, 1), hyper_depth=1, num_slices=2,
-                   ctx_depth=1, agg_depth=1, window_size=4, sass=SASSConfig(num_clusters=4, c_sem=8, d_state=4))
+TINY = get_config("tiny")
 
 
 def test_context_model_forward_shapes_and_likelihoods():
     torch.manual_seed(0)
-    em = ContextEntropyModel(TINY, backend="reference").eval()
+    em = set_backend(ContextEntropyModel(TINY), "reference").eval()
     gc = GaussianConditional(None).eval()
     y = torch.randn(1, 32, 6, 4) * 2
     psi = torch.randn(1, 64, 6, 4)

@@ -1,4 +1,4 @@
-"""Fused cluster assignment (kernels/cluster_assign.py) against the reference (DESIGN.md §6).
+"""Fused cluster assignment (kernels/cluster_assign.py) against the reference (docs/design.md §5).
 
 Cluster ids must equal the reference's wherever the top-2 margin of the float64 scores exceeds
 1e-4 (relative); the integer sums must be exactly those of the returned ids. Output buffers are
@@ -14,6 +14,11 @@ from samic_fast.custom_ops import cluster_assign
 from samic_fast.kernels import cluster_assign_fwd
 from samic_fast.kernels._utils import cdiv
 from samic_fast.kernels.cluster_assign import _cluster_assign_config
+from samic_fast.shapes import SASS_SHAPES_768x512
+
+# The default model's SASS calls on a Kodak image (one (H, W) per distinct size).
+KODAK_HW = sorted({(s.height, s.width) for s in SASS_SHAPES_768x512}, reverse=True)
+KODAK_IDS = [f"{h}x{w}" for h, w in KODAK_HW]
 
 SHAPES = [(2, 6, 5, 7, 5), (1, 7, 1, 9, 3), (1, 5, 3, 1, 1), (2, 33, 9, 11, 17), (1, 4, 6, 5, 64)]
 IDS = [f"B{b}-C{c}-H{h}-W{w}-K{k}" for b, c, h, w, k in SHAPES]
@@ -124,7 +129,7 @@ def test_deterministic_bitwise():
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("hw", [(384, 256), (192, 128), (96, 64), (48, 32)], ids=["s1", "s2", "s3", "lat"])
+@pytest.mark.parametrize("hw", KODAK_HW, ids=KODAK_IDS)
 def test_kodak_shapes_cuda(hw):
     requires_cuda()
     g = torch.Generator().manual_seed(4)

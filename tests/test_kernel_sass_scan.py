@@ -1,8 +1,8 @@
-"""Fused scans (kernels/sass_scan.py) against the float64 reference (DESIGN.md §6).
+"""Fused scans (kernels/sass_scan.py) against the float64 reference (docs/design.md §5).
 
 On CPU the kernels run under TRITON_INTERPRET=1 at small odd shapes (several channel blocks and
 several chunks, since the interpreter config uses 8-channel blocks and 16-step chunks); the
-DESIGN.md §4 shapes run only on a GPU. Outputs are NaN-poisoned before each launch so an
+docs/design.md §3 shapes run only on a GPU. Outputs are NaN-poisoned before each launch so an
 unwritten element fails.
 """
 
@@ -15,6 +15,7 @@ from samic_fast import ops, ref
 from samic_fast.custom_ops import sass_scan, scan_flops, selective_scan
 from samic_fast.kernels import sass_scan_fwd
 from samic_fast.mamba_ref import mamba_available, mamba_scan_channel_last
+from samic_fast.shapes import SASS_SHAPES_768x512, shape_name
 
 SHAPES = [(1, 1, 1, 1), (2, 37, 11, 5), (1, 50, 7, 17), (3, 23, 1, 3), (1, 45, 13, 64)]
 IDS = [f"B{b}-L{l}-D{d}-N{n}" for b, l, d, n in SHAPES]
@@ -190,7 +191,8 @@ def test_flop_formula():
 
 # ----------------------------------------------------------------------------- GPU, §4 shapes
 
-KODAK = {"s1": (98304, 256), "s2": (24576, 256), "s3": (6144, 256), "lat": (1536, 384)}
+# The default model's SASS calls on a Kodak image (samic_fast.shapes): name -> (L, D).
+KODAK = {shape_name(s): (s.L, s.D) for s in SASS_SHAPES_768x512}
 
 
 @pytest.mark.gpu

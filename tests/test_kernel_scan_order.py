@@ -13,6 +13,11 @@ from conftest import requires_cuda
 from samic_fast import ops, ref
 from samic_fast.custom_ops import cluster_assign, scan_order
 from samic_fast.kernels import scan_order_fwd
+from samic_fast.shapes import SASS_SHAPES_768x512
+
+# The default model's SASS calls on a Kodak image (one (H, W) per distinct size).
+KODAK_HW = sorted({(s.height, s.width) for s in SASS_SHAPES_768x512}, reverse=True)
+KODAK_IDS = [f"{h}x{w}" for h, w in KODAK_HW]
 
 SHAPES = [(2, 5, 7, 5), (1, 1, 1, 1), (3, 13, 31, 9), (1, 4, 4, 64), (1, 17, 19, 2), (2, 1, 37, 3)]
 IDS = [f"B{b}-H{h}-W{w}-K{k}" for b, h, w, k in SHAPES]
@@ -97,7 +102,7 @@ def test_deterministic_bitwise():
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("hw", [(384, 256), (192, 128), (96, 64), (48, 32)], ids=["s1", "s2", "s3", "lat"])
+@pytest.mark.parametrize("hw", KODAK_HW, ids=KODAK_IDS)
 def test_kodak_shapes_cuda(hw):
     requires_cuda()
     g = torch.Generator().manual_seed(7)

@@ -24,7 +24,7 @@ def make_inputs(b, L, d, n, dtype=torch.float32, seed=0):
 
 
 def loop_oracle(x, dt, A, Bm, Cm, D=None, z=None, dt_bias=None, delta_softplus=True):
-    """The recurrence of DESIGN.md §2 step 6, one token at a time, in float64."""
+    """The recurrence of docs/design.md §1 step 6, one token at a time, in float64."""
     x, dt, Bm, Cm, A = (t.double() for t in (x, dt, Bm, Cm, A))
     delta = dt + (dt_bias.double() if dt_bias is not None else 0)
     delta = F.softplus(delta) if delta_softplus else delta

@@ -13,7 +13,7 @@ SMALL = SASSConfig(num_clusters=5, c_sem=8, d_state=5)
 
 def test_samb_shape_and_eval_determinism():
     torch.manual_seed(0)
-    block = SAMB(12, SMALL, backend="reference").eval()
+    block = set_backend(SAMB(12, SMALL), "reference").eval()
     x = torch.randn(2, 12, 7, 9)
     with torch.no_grad():
         a, b = block(x), block(x)
@@ -25,19 +25,20 @@ def test_samb_shape_and_eval_determinism():
 def test_training_gradients_reach_centers_tau_and_semantic_branch():
     torch.manual_seed(0)
     cfg = SASSConfig(num_clusters=5, c_sem=8, d_state=5, learnable_tau=True)
-    block = SAMB(12, cfg, backend="reference").train()
+    block = set_backend(SAMB(12, cfg), "reference").train()
     block(torch.randn(2, 12, 6, 5)).square().mean().backward()
     sass = block.sass
     for name, p in [("centers", sass.centers), ("log_tau", sass.log_tau),
                     ("semantic conv", sass.semantic[0].weight), ("A_log", sass.A_log),
-                    ("dt_bias", sass.dt_bias), ("in_proj", block.in_proj.weight)]:
+                    ("dt_bias", sass.dt_bias), ("in_proj_x", block.in_proj_x.weight),
+                    ("in_proj_z", block.in_proj_z.weight)]:
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
 def test_training_forward_value_equals_eval_for_the_same_order():
     """The straight-through gate has value 1: with Gumbel noise off the outputs agree."""
     torch.manual_seed(0)
-    sass = SASS(10, SMALL, backend="reference")
+    sass = set_backend(SASS(10, SMALL), "reference")
     x = torch.randn(1, 5, 6, 10)
     sass.eval()
     want = sass(x)
@@ -69,7 +70,7 @@ class _FixedFeatures(torch.nn.Module):
 
 def test_order_follows_semantics_not_raster():
     """Two semantic regions (a left column band and the rest) are each scanned contiguously."""
-    sass = SASS(4, SASSConfig(num_clusters=2, c_sem=4, d_state=2), backend="reference").eval()
+    sass = set_backend(SASS(4, SASSConfig(num_clusters=2, c_sem=4, d_state=2)), "reference").eval()
     h, w = 5, 6
     feat = torch.zeros(1, 4, h, w)
     feat[:, 0] = 10.0

@@ -1,4 +1,4 @@
-"""Property tests of the scan order (DESIGN.md §2 steps 4–5) on the reference backend."""
+"""Property tests of the scan order (docs/design.md §1 steps 4–5) on the reference backend."""
 
 import torch
 from hypothesis import given, settings

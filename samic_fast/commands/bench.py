@@ -15,13 +15,16 @@ import argparse
 import json
 import sys
 
+from samic_fast.commands.common import add_threads_argument
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "bench",
         help="benchmark the SASS ops and the network; print tables and targets",
         description="Benchmark the SASS ops and the SAMIC network: kernel tables per shape, the "
-                    "paper's Table 1/3 replica, and the performance targets.",
+                    "paper's Table 1/3 replica, and the performance targets. --threads 1 gives "
+                    "stable CPU timings on a machine shared with other work.",
     )
     p.add_argument("--static", action="store_true",
                    help="no GPU needed: compile the fused SASS op's kernels for sm_90 at each shape, "
@@ -49,9 +52,7 @@ def register(subparsers) -> None:
     p.add_argument("--no-model", action="store_true", help="skip the network table")
     p.add_argument("--no-kernels", action="store_true", help="skip the kernel tables")
     p.add_argument("--ks", metavar="LIST", help="cluster counts for the network table (default 4,8,16)")
-    p.add_argument("--threads", type=int, metavar="N",
-                   help="torch CPU threads (default: torch's choice); 1 gives stable CPU timings "
-                        "on a machine shared with other work")
+    add_threads_argument(p)  # 1 gives stable CPU timings on a machine shared with other work
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=run)
 
@@ -67,10 +68,6 @@ def run(args: argparse.Namespace) -> int:
     from samic_fast.bench.report import default_plan, parse_shapes, run_device
     from samic_fast.errors import SamicError
 
-    if args.threads is not None:
-        if args.threads < 1:
-            raise SamicError("--threads must be >= 1")
-        torch.set_num_threads(args.threads)
     devices = args.device or (["cuda", "cpu"] if torch.cuda.is_available() else ["cpu"])
     if "cuda" in devices and not torch.cuda.is_available():
         raise SamicError("--device cuda: no CUDA GPU is visible to torch")

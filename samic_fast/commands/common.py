@@ -8,8 +8,12 @@ Every coding command (compress, decompress, demo, eval, info, train) calls
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import sys
+import time
 from pathlib import Path
+from typing import Iterator
 
 
 def default_threads() -> int:
@@ -45,6 +49,56 @@ def apply_threads(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads or default_threads())
 
 
+def add_max_pixels_argument(parser: argparse.ArgumentParser) -> None:
+    from samic_fast.limits import DEFAULT_MAX_PIXELS
+
+    parser.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS, metavar="N",
+                        help=f"refuse images of more than N pixels before any model work (default "
+                             f"{DEFAULT_MAX_PIXELS} = 4096x4096, about 24 GB of working memory); "
+                             f"images that would not fit the device's free memory are refused too")
+
+
+def check_work_before_loading(width: int, height: int, args: argparse.Namespace,
+                              what: str = "image") -> None:
+    """Bound the work of one ``width x height`` image before any model is built: ``--max-pixels``
+    and the free memory of the device ``--device`` names, estimated with ``--arch``'s
+    configuration (the codec checks again with the loaded model)."""
+    import torch
+
+    from samic_fast.config import DEFAULT_ARCH, get_config
+    from samic_fast.limits import check_image_work
+
+    device = getattr(args, "device", None) or ("cuda" if torch.cuda.is_available() else "cpu")
+    check_image_work(width, height, max_pixels=args.max_pixels,
+                     config=get_config(getattr(args, "arch", None) or DEFAULT_ARCH),
+                     device=device, what=what)
+
+
+def interactive() -> bool:
+    """True when stderr is a terminal: progress and status lines go there, and only there, so
+    that logs and pipes receive results and one-line errors only."""
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+@contextlib.contextmanager
+def status(text: str) -> Iterator[None]:
+    """Say on a terminal what a step that may take a while is doing, then how long it took."""
+    if not interactive():
+        yield
+        return
+    print(f"{text} ...", end="", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    try:
+        yield
+    except BaseException:
+        print(" failed", file=sys.stderr, flush=True)
+        raise
+    print(f" done ({time.perf_counter() - start:.1f} s)", file=sys.stderr, flush=True)
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """``--backend``, ``--checkpoint``, ``--arch``, ``--device`` and ``--threads``."""
     from samic_fast.backend import BACKENDS
@@ -65,4 +119,5 @@ def model_from_args(args: argparse.Namespace):
     """The model the parsed arguments name (see :func:`samic_fast.codec.load_model`)."""
     from samic_fast.codec import load_model
 
-    return load_model(args.checkpoint, backend=args.backend, device=args.device, arch=args.arch)
+    with status("loading the model"):
+        return load_model(args.checkpoint, backend=args.backend, device=args.device, arch=args.arch)

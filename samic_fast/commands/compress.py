@@ -7,6 +7,7 @@ OUT is a folder (created when missing) that receives ``<stem>.samic`` for each.
 A bad input is reported as one ``error:`` line and the others are still compressed; the exit
 status is then 1. Outputs are written atomically, so a failed file leaves nothing behind.
 ``--jobs N`` compresses in N worker processes; the bytes are those of a one-by-one run.
+Each file goes through :func:`samic_fast.codec.compress_file`, the library's one encode path.
 """
 
 from __future__ import annotations
@@ -14,23 +15,31 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import sys
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
-from samic_fast.commands.common import add_model_arguments, positive_int
+from samic_fast.commands.common import add_max_pixels_argument, add_model_arguments, positive_int
 from samic_fast.errors import InputFileError, SamicError
 
 SUFFIX = ".samic"
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("compress", help="compress images to .samic files",
-                              description=__doc__.split("\n\n")[0])
+    p = subparsers.add_parser(
+        "compress", help="compress images to .samic files",
+        description="Compress images to .samic files. IN may be image files or folders (their "
+                    "image files, in name order). With one input file OUT is the output file, or a "
+                    "folder to put <stem>.samic in; with several inputs or a folder OUT is a folder "
+                    "(created when missing). Prints bytes, bits per pixel and time per file. A bad "
+                    "input is reported in one line and the others are still compressed (exit "
+                    "status 1).")
     p.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="image files or folders")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT",
                    help="output file (one input) or folder")
     add_model_arguments(p)
+    add_max_pixels_argument(p)
     p.add_argument("--jobs", type=positive_int, default=1, metavar="N",
                    help="compress in N parallel processes (default 1)")
     p.set_defaults(func=run)
@@ -96,15 +105,29 @@ def run(args: argparse.Namespace) -> int:
             args.output.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise SamicError(f"{args.output}: cannot create folder ({exc.strerror})") from None
+    model_args = _model_args(args)
     jobs = min(args.jobs, len(files))
     if jobs > 1:
-        results = _run_parallel(files, outs, args.backend, args.checkpoint, jobs, args.arch, args.device)
+        results = _run_parallel(files, outs, model_args, jobs)
     else:
-        results = _run_sequential(files, outs, args.backend, args.checkpoint, args.arch, args.device)
-    return 1 if any(err for _, _, _, err in results) else 0
+        results = _run_sequential(files, outs, model_args)
+    return 1 if any(r.error for r in results) else 0
 
 
-Result = Tuple[Path, Path, int, Optional[str]]
+class Result(NamedTuple):
+    src: Path
+    dst: Path
+    size: int = 0
+    pixels: int = 0
+    seconds: float = 0.0
+    error: Optional[str] = None
+
+
+def _model_args(args: argparse.Namespace) -> dict:
+    """What a worker process needs to build the same model (picklable)."""
+    return {"checkpoint": str(args.checkpoint) if args.checkpoint is not None else None,
+            "backend": args.backend, "arch": args.arch, "device": args.device,
+            "max_pixels": args.max_pixels}
 
 
 def _progress(total: int):
@@ -115,47 +138,50 @@ def _progress(total: int):
 
 
 def _report(bar, result: Result) -> None:
-    src, dst, size, err = result
-    if err:
-        bar.write(f"error: {err}", file=sys.stderr)
+    if result.error:
+        bar.write(f"error: {result.error}", file=sys.stderr)
     else:
-        bar.write(f"{src} -> {dst} ({size} bytes)", file=sys.stdout)
+        bpp = 8.0 * result.size / result.pixels
+        bar.write(f"{result.src} -> {result.dst}: {result.size} bytes, {bpp:.4f} bpp, "
+                  f"{result.seconds:.2f} s", file=sys.stdout)
     bar.update(1)
 
 
-def _compress_one(model_box: list, src: Path, dst: Path, backend: str, checkpoint,
-                  arch=None, device=None) -> Result:
+def _compress_one(model_box: list, src: Path, dst: Path, model_args: dict) -> Result:
     """Compress one file; a bad input becomes the result's error text, not an exception.
 
     The model is loaded into ``model_box`` on the first readable image, so that bad inputs fail
     fast; a bad checkpoint does raise, since it would fail every file.
     """
-    from samic_fast.codec import atomic_write, encode_image, load_model
-    from samic_fast.imageio import read_image_file
+    from samic_fast.codec import compress_file
+    from samic_fast.commands.common import check_work_before_loading, model_from_args
+    from samic_fast.imageio import image_size
 
+    args = argparse.Namespace(**model_args)
     try:
-        rgb = read_image_file(src)
+        width, height = image_size(src)
+        check_work_before_loading(width, height, args, what=str(src))
     except SamicError as exc:
-        return src, dst, 0, str(exc)
+        return Result(src, dst, error=str(exc))
     if not model_box:
-        model_box.append(load_model(Path(checkpoint) if checkpoint else None, backend,
-                                    device=device, arch=arch))
+        model_box.append(model_from_args(args))
+    start = time.perf_counter()
     try:
-        data = encode_image(model_box[0], rgb)
-        atomic_write(dst, lambda tmp: Path(tmp).write_bytes(data))
+        size = compress_file(src, dst, model_box[0], max_pixels=model_args["max_pixels"])
     except SamicError as exc:
-        return src, dst, 0, f"{src}: {exc}"
+        text = str(exc)
+        return Result(src, dst, error=text if text.startswith(str(src)) else f"{src}: {text}")
     except OSError as exc:
-        return src, dst, 0, f"{dst}: cannot write ({exc.strerror or exc})"
-    return src, dst, len(data), None
+        return Result(src, dst, error=f"{dst}: cannot write ({exc.strerror or exc})")
+    return Result(src, dst, size, width * height, time.perf_counter() - start)
 
 
-def _run_sequential(files, outs, backend, checkpoint, arch=None, device=None) -> List[Result]:
+def _run_sequential(files, outs, model_args) -> List[Result]:
     model_box: list = []  # loaded lazily, on the first readable image
     results = []
     with _progress(len(files)) as bar:
         for src, dst in zip(files, outs):
-            result = _compress_one(model_box, src, dst, backend, checkpoint, arch, device)
+            result = _compress_one(model_box, src, dst, model_args)
             _report(bar, result)
             results.append(result)
     return results
@@ -180,11 +206,10 @@ def _worker_init(model_args: dict, threads: int, devices=None) -> None:
 
 
 def _worker_compress(src: str, dst: str) -> Result:
-    return _compress_one(_WORKER_MODEL, Path(src), Path(dst), _WORKER_ARGS["backend"],
-                         _WORKER_ARGS["checkpoint"], _WORKER_ARGS["arch"], _WORKER_ARGS["device"])
+    return _compress_one(_WORKER_MODEL, Path(src), Path(dst), _WORKER_ARGS)
 
 
-def _run_parallel(files, outs, backend, checkpoint, jobs: int, arch=None, device=None) -> List[Result]:
+def _run_parallel(files, outs, model_args: dict, jobs: int) -> List[Result]:
     import torch
 
     from samic_fast.distributed import device_for_worker
@@ -192,12 +217,10 @@ def _run_parallel(files, outs, backend, checkpoint, jobs: int, arch=None, device
     threads = torch.get_num_threads()
     # spawn, not fork: forking a process whose torch/OpenMP thread pools already ran can hang.
     ctx = multiprocessing.get_context("spawn")
-    ckpt = str(checkpoint) if checkpoint is not None else None
     devices = ctx.Queue()
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     for i in range(jobs):
-        devices.put(device_for_worker(i, device, gpus))
-    model_args = {"checkpoint": ckpt, "backend": backend, "arch": arch, "device": device}
+        devices.put(device_for_worker(i, model_args["device"], gpus))
     results: List[Result] = []
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
                              initargs=(model_args, threads, devices)) as pool, \

@@ -19,7 +19,11 @@ from samic_fast.errors import SamicError
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("eval", help="evaluate bpp, PSNR, MS-SSIM over images",
-                              description=__doc__.split("\n\n")[0])
+                              description="Bitrate and quality of real bitstreams over a set of images. Writes "
+                              "CompressAI's eval_model JSON: bpp of the bytes compress writes, PSNR "
+                              "and MS-SSIM on RGB, LPIPS "
+                              "when installed locally, synchronised encode and decode times. Under "
+                              "torchrun the images are sharded over the ranks.")
     p.add_argument("inputs", nargs="+", type=Path, metavar="DIR|FILE",
                    help="image files or folders (their image files, in name order)")
     add_model_arguments(p)

@@ -1,7 +1,8 @@
 """``samic-fast info [--json]``: the model's size and cost beside the paper's, and its config.
 
-Parameters and FLOPs are counted on the model as built (at 768x512, the Kodak size the paper's
-Table 1 uses); the paper's figures are printed beside them for comparison.
+Three counts (samic_fast.complexity): parameters; thop multiply-adds at 1x3x512x512, the unit of
+the paper's Table 1 "FLOPs"; and FLOPs at 768x512 with the scans included (or at --width x
+--height). Also the SASS call shapes of the model at 768x512.
 """
 
 from __future__ import annotations
@@ -12,19 +13,22 @@ import json
 import platform
 from typing import Any, Dict
 
-from samic_fast.commands.common import add_model_arguments
+from samic_fast.commands.common import add_model_arguments, model_from_args, status
 
-from samic_fast.complexity import PAPER_FLOPS_G, PAPER_PARAMS_M  # paper, Table 1 (768x512)
+# samic_fast.complexity (the paper's figures, the FLOP counter) is imported when the command runs:
+# torch.utils.flop_counter imports triton, which `verify` must be able to configure first.
 
 INFO_WIDTH, INFO_HEIGHT = 768, 512
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("info", help="model parameters, FLOPs and configuration",
-                              description=__doc__.split("\n\n")[0])
+    p = subparsers.add_parser(
+        "info", help="model parameters, FLOPs and configuration",
+        description="The model's parameters and FLOPs (at 768x512, the Kodak size of the paper's "
+                    "Table 1) beside the paper's figures, its configuration and digests.")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--width", type=int, default=INFO_WIDTH,
-                   help=f"image width for the FLOP count (default {INFO_WIDTH}, the paper's)")
+                   help=f"image width for the extra FLOP count (default {INFO_WIDTH}, Kodak's)")
     p.add_argument("--height", type=int, default=INFO_HEIGHT,
                    help=f"image height for the FLOP count (default {INFO_HEIGHT})")
     add_model_arguments(p)
@@ -48,18 +52,21 @@ def collect(args: argparse.Namespace) -> Dict[str, Any]:
     import torch
 
     from samic_fast.backend import resolve_backend
-    from samic_fast.codec import load_model, model_digests
-    from samic_fast.complexity import model_complexity
+    from samic_fast.config import arch_name
+    from samic_fast.codec import model_digests
+    from samic_fast.complexity import PAPER_GMACS_512, PAPER_PARAMS_M, model_complexity
     from samic_fast.fileformat import FORMAT_VERSION
+    from samic_fast.shapes import trace_sass_shapes
 
     from samic_fast.errors import SamicError
 
     if args.width < 1 or args.height < 1 or args.width % 64 or args.height % 64:
         raise SamicError(f"--width/--height must be positive multiples of 64, got "
                          f"{args.width}x{args.height}")
-    model = load_model(args.checkpoint, args.backend, device=args.device, arch=args.arch)
+    model = model_from_args(args)
     device = next(model.parameters()).device
-    stats = model_complexity(model, height=args.height, width=args.width)
+    with status(f"counting FLOPs at {args.width}x{args.height}"):
+        stats = model_complexity(model, height=args.height, width=args.width)
     config_digest, weights = model_digests(model)
     try:
         import triton
@@ -67,12 +74,17 @@ def collect(args: argparse.Namespace) -> Dict[str, Any]:
         triton_version = triton.__version__
     except Exception:  # absent or broken: info still runs
         triton_version = None
+    shapes = trace_sass_shapes(model.config, INFO_HEIGHT, INFO_WIDTH)
     return {
-        "params": stats.get("params"),
-        "params_M": stats.get("params_M"),
-        "flops_G": stats.get("flops_G"),
+        "params": stats["params"],
+        "params_M": stats["params_M"],
+        "paper_gmacs_512": stats["paper_gmacs_512"],
+        "gflops_768x512": stats["gflops_768x512"],
+        "flops_G": stats["flops_G"],
         "flops_at": f"{args.width}x{args.height}",
-        "paper": {"params_M": PAPER_PARAMS_M, "flops_G": PAPER_FLOPS_G},
+        "paper": {"params_M": PAPER_PARAMS_M, "paper_gmacs_512": PAPER_GMACS_512},
+        "sass_shapes_768x512": [s._asdict() for s in shapes],
+        "arch": arch_name(model.config),
         "complexity": _jsonable(stats),
         "config": _jsonable(model.config),
         "config_digest": config_digest.hex(),
@@ -87,14 +99,20 @@ def collect(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from samic_fast.complexity import PAPER_GMACS_512, PAPER_PARAMS_M  # paper, Table 1
+
     info = collect(args)
     if args.json:
         print(json.dumps(info, indent=2, sort_keys=True))
         return 0
-    params_m, flops_g = info["params_M"], info["flops_G"]
-    print(f"parameters  {params_m:.2f} M   (paper: {PAPER_PARAMS_M} M)")
-    print(f"FLOPs       {flops_g:.2f} G at {info['flops_at']}   "
-          f"(paper: {PAPER_FLOPS_G} G at {INFO_WIDTH}x{INFO_HEIGHT})")
+    print(f"arch        {info['arch'] or 'custom'}")
+    print(f"parameters  {info['params_M']:.2f} M   (paper: {PAPER_PARAMS_M} M)")
+    print(f"thop MACs   {info['paper_gmacs_512']:.2f} G at 512x512   (paper's 'FLOPs': {PAPER_GMACS_512} G)")
+    print(f"FLOPs       {info['gflops_768x512']:.2f} G at {INFO_WIDTH}x{INFO_HEIGHT}, scans included")
+    if info["flops_at"] != f"{INFO_WIDTH}x{INFO_HEIGHT}":
+        print(f"FLOPs       {info['flops_G']:.2f} G at {info['flops_at']}")
+    print("SASS calls at 768x512 (L x D x N: count): " + ", ".join(
+        f"{s['L']}x{s['D']}x{s['N']}: {s['count']}" for s in info["sass_shapes_768x512"]))
     print(f"weights     {info['weights']}  sha256 {info['weights_digest'][:16]}")
     print(f"config      sha256 {info['config_digest'][:16]}")
     print(f"backend     {info['backend']} on {info['device']}")

@@ -30,7 +30,10 @@ def register(subparsers) -> None:
 
     d = TrainSettings()
     p = subparsers.add_parser("train", help="train a SAMIC model on a folder of images",
-                              description=__doc__.split("\n\n")[0])
+                              description="Train a SAMIC codec on random crops of the images under DATA_DIR: the "
+                              "loss of Eq. 13 and CompressAI's auxiliary loss, Adam with the paper's step "
+                              "decay; DistributedDataParallel under torchrun. The checkpoint records its "
+                              "configuration, so the other commands need no --arch.")
     p.add_argument("data", type=Path, metavar="DATA_DIR", help="folder of training images (recursive)")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="CKPT",
                    help="checkpoint to write (rewritten at every --save-every and at the end)")
