@@ -77,7 +77,7 @@ PRECISIONS = ("as_coded", "fp32", "tf32")
 LAUNCH_MODES = {"eager": EAGER_LAUNCH_US, "graph": GRAPH_LAUNCH_US}
 #: ATen ops that launch no kernel (besides views, which ``OpOverload.is_view`` flags).
 _NO_KERNEL = {"empty", "empty_like", "new_empty", "empty_strided", "new_empty_strided", "detach",
-              "alias", "lift_fresh", "_local_scalar_dense", "_to_copy_same", "clone_noop"}
+              "alias", "lift_fresh", "_local_scalar_dense", "_unsafe_view"}
 _CONV = {"convolution", "_convolution", "cudnn_convolution", "convolution_overrideable"}
 _MATMUL = {"mm", "addmm", "bmm", "baddbmm"}
 
@@ -201,8 +201,8 @@ def walk(config, height: int, width: int, scan_us: ScanUs) -> list[Op]:
 
     m = meta_model(config)
     rec = OpRecorder()
+    x = torch.zeros(1, 3, height, width, device="meta")
     with torch.no_grad(), recorded_sass(rec, scan_us), rec:
-        x = torch.zeros(1, 3, height, width, device="meta")
         rec.part = "g_a"
         y = m.g_a(x)
         rec.part = "svd_rrm"
