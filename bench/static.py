@@ -70,17 +70,17 @@ def _as_shape(obj, name: str) -> Shape:
         return obj
     if isinstance(obj, dict):
         get = obj.get
-    elif isinstance(obj, (tuple, list)):
+    elif isinstance(obj, (tuple, list)) and not hasattr(obj, "_fields"):  # a NamedTuple reads by name
         vals = dict(zip(("height", "width", "dim", "nstate"), obj))
         get = vals.get
     else:
         def get(k, default=None):
             return getattr(obj, k, default)
     h, w = get("height") or get("h"), get("width") or get("w")
-    d = get("dim") or get("d_inner") or get("channels") or get("d")
+    d = get("dim") or get("d_inner") or get("channels") or get("d") or get("D")
     if h is None or w is None or d is None:
         raise ValueError(f"cannot read a SASS shape from {obj!r}")
-    n = get("nstate") or get("d_state") or get("n") or 16
+    n = get("nstate") or get("d_state") or get("n") or get("N") or 16
     return Shape(str(get("name") or name), int(h), int(w), int(d), int(n), int(get("batch") or 1))
 
 
@@ -353,6 +353,17 @@ def fused_scan_us(entries: Sequence[dict], compiler: Compiler, gpu: GPU = H100):
     return scan_us
 
 
+def target_scan_us(gpu: GPU = H100):
+    """``scan_us`` of a fused op that meets its target ``2 x max(floor, 5 us)`` in one launch
+    (for the network's what-if column); nothing is compiled."""
+    def scan_us(L: int, D: int, N: int) -> tuple[float, int]:
+        shape = Shape("what-if", 1, L, D, N)
+        floor, _ = floor_us(bytes_moved("sass_scan", shape), scan_exponentials(1, L, D, N), gpu)
+        return fused_target_us(floor) - gpu.launch_us, 1
+
+    return scan_us
+
+
 def network_section(arch: str, scan_us, gpu: GPU = H100) -> list[dict]:
     """The report's ``"network"`` rows for ``arch`` (an error row if the walk fails)."""
     from samic_fast.config import get_config
@@ -360,7 +371,7 @@ def network_section(arch: str, scan_us, gpu: GPU = H100) -> list[dict]:
     from .network_model import predict_network
 
     try:
-        return predict_network(get_config(arch), arch, scan_us, gpu=gpu)
+        return predict_network(get_config(arch), arch, scan_us, gpu=gpu, what_if_scan_us=target_scan_us(gpu))
     except Exception as exc:  # reported, not fatal: the per-shape report still stands
         return [{"arch": arch, "error": f"{type(exc).__name__}: {exc}"[:400]}]
 
