@@ -21,9 +21,12 @@ Model (constants in :mod:`samic_fast.bench.hardware`)
   (Golub and Van Loan's thin SVD, ``k = min(m, n)``) but at least ``k`` dependent steps of
   :data:`SVD_STEP_US` each: cuSOLVER's bidiagonalisation and Jacobi sweeps are sequential in
   the columns, with small kernels per step. This term is the least certain one.
-- **SASS calls:** cluster assignment and scan order are bytes-bound with their launchers' launch
-  counts (:data:`CLUSTER_ASSIGN_LAUNCHES`, :data:`SCAN_ORDER_LAUNCHES`, read from
-  kernels/cluster_assign.py and kernels/scan_order.py); the fused scan takes the static report's
+- **SASS calls:** cluster assignment and scan order run their custom ops' real launchers on meta
+  tensors with Triton's launches recorded, not run (``capture_sass``, as the static report does;
+  needs Triton's compiler, not its interpreter): each Triton kernel is bytes-bound on its tensor
+  arguments, and the launchers' own ATen ops (positional tables, sums, copies) count as above.
+  Without the compiler (unit tests) each is one bytes-bound op of :data:`CLUSTER_ASSIGN_LAUNCHES`
+  / :data:`SCAN_ORDER_LAUNCHES` launches (read from kernels/). The fused scan takes the static report's
   per-shape prediction (its kernels' time without their launch term, plus its launch count at
   this model's launch cost), passed in as ``scan_us(L, D, N) -> (kernel_us, launches)``.
 - **Launch cost:** per kernel, :data:`~samic_fast.bench.hardware.EAGER_LAUNCH_US` for PyTorch eager
@@ -59,8 +62,8 @@ from .hardware import (EAGER_LAUNCH_US, GRAPH_LAUNCH_US, H100, GPU, TARGET_4K_MS
 
 #: Microseconds per dependent step (column) of a GPU SVD; an assumption, to be measured.
 SVD_STEP_US = 20.0
-#: Launches per call of the triton launchers (one kernel + partial.sum + three clones; hist,
-#: start, scatter).
+#: Launches per call of the launchers when they are not captured (one kernel + partial.sum +
+#: three clones, positional tables not counted; hist, start, scatter).
 CLUSTER_ASSIGN_LAUNCHES = 5
 SCAN_ORDER_LAUNCHES = 3
 #: Parts of the network in call order, and which run in each direction.
@@ -131,6 +134,7 @@ class OpRecorder(TorchDispatchMode):
         super().__init__()
         self.ops: list[Op] = []
         self.part = "?"
+        self.kind: Optional[str] = None  # set while a SASS stage's launcher runs
         self.paused = 0
 
     @contextlib.contextmanager
@@ -150,8 +154,8 @@ class OpRecorder(TorchDispatchMode):
         ins = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
         outs = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
         nbytes = sum(map(_nbytes, ins)) + sum(map(_nbytes, outs))
-        op = Op(self.part, name, "conv" if name in _CONV else "matmul" if name in _MATMUL else "other",
-                nbytes=nbytes)
+        kind = self.kind or ("conv" if name in _CONV else "matmul" if name in _MATMUL else "other")
+        op = Op(self.part, name, kind, nbytes=nbytes)
         if func.overloadpacket in flop_registry:
             op.flops = float(flop_registry[func.overloadpacket](*args, **kwargs, out_val=out))
         elif name in ("_linalg_svd", "linalg_svd", "svd"):
@@ -162,10 +166,26 @@ class OpRecorder(TorchDispatchMode):
         return out
 
 
+def _captured(rec: OpRecorder, kind: str, qualname: str, *args) -> None:
+    """Run custom op ``qualname``'s launcher on meta ``args``: its ATen ops are recorded as
+    ``kind``, its Triton launches captured and recorded as bytes-bound kernels."""
+    from .launch_capture import capture, custom_op_impl
+    from .static import import_custom_ops
+
+    import_custom_ops()
+    rec.kind = kind
+    try:
+        with capture() as launches:
+            custom_op_impl(qualname)(*args)
+    finally:
+        rec.kind = None
+    rec.ops += [Op(rec.part, la.name, kind, nbytes=la.tensor_bytes) for la in launches]
+
+
 @contextlib.contextmanager
-def recorded_sass(rec: OpRecorder, scan_us: ScanUs) -> Iterator[None]:
-    """SASS calls record cluster assignment, scan order and the fused scan as pseudo-ops; the
-    semantic branch and the projections run (and are recorded) as usual."""
+def recorded_sass(rec: OpRecorder, scan_us: ScanUs, capture_sass: bool = False) -> Iterator[None]:
+    """SASS calls record cluster assignment, scan order and the fused scan (see the module
+    docstring); the semantic branch and the projections run (and are recorded) as usual."""
     from samic_fast import ops
     from samic_fast.sass import SASS
 
@@ -173,13 +193,21 @@ def recorded_sass(rec: OpRecorder, scan_us: ScanUs) -> Iterator[None]:
         b, h, w, _ = x.shape
         self.semantic(x.permute(0, 3, 1, 2))
         cfg, L = self.config, h * w
-        feat_bytes, idx_bytes = b * L * cfg.c_sem * 4, b * L * 4
-        rec.ops.append(Op(rec.part, "cluster_assign", "cluster_assign",
-                          flops=2.0 * b * L * cfg.num_clusters * cfg.c_sem,
-                          nbytes=feat_bytes + idx_bytes, launches=CLUSTER_ASSIGN_LAUNCHES))
-        # hist reads cluster, scatter reads it again and writes perm and inv.
-        rec.ops.append(Op(rec.part, "scan_order", "scan_order", nbytes=4 * idx_bytes,
-                          launches=SCAN_ORDER_LAUNCHES))
+        if capture_sass:
+            meta = dict(device="meta")
+            _captured(rec, "cluster_assign", "samic_fast::cluster_assign",
+                      torch.empty(b, cfg.c_sem, h, w, **meta), self.centers.detach())
+            k = cfg.num_clusters
+            _captured(rec, "scan_order", "samic_fast::scan_order", torch.empty(b, L, dtype=torch.int32, **meta),
+                      *(torch.empty(b, k, dtype=torch.int64, **meta) for _ in range(3)))
+        else:
+            feat_bytes, idx_bytes = b * L * cfg.c_sem * 4, b * L * 4
+            rec.ops.append(Op(rec.part, "cluster_assign", "cluster_assign",
+                              flops=2.0 * b * L * cfg.num_clusters * cfg.c_sem,
+                              nbytes=feat_bytes + idx_bytes, launches=CLUSTER_ASSIGN_LAUNCHES))
+            # hist reads cluster, scatter reads it again and writes perm and inv.
+            rec.ops.append(Op(rec.part, "scan_order", "scan_order", nbytes=4 * idx_bytes,
+                              launches=SCAN_ORDER_LAUNCHES))
         with rec.pause():
             return torch.arange(L, device=x.device).expand(b, L), None
 
@@ -195,14 +223,15 @@ def recorded_sass(rec: OpRecorder, scan_us: ScanUs) -> Iterator[None]:
         yield
 
 
-def walk(config, height: int, width: int, scan_us: ScanUs) -> list[Op]:
-    """Every kernel of one pass through each part of the network on a ``height x width`` image."""
+def walk(config, height: int, width: int, scan_us: ScanUs, capture_sass: bool = False) -> list[Op]:
+    """Every kernel of one pass through each part of the network on a ``height x width`` image
+    (``capture_sass``: the SASS launchers' real launches, needs Triton's compiler)."""
     from samic_fast.complexity import meta_model
 
     m = meta_model(config)
     rec = OpRecorder()
     x = torch.zeros(1, 3, height, width, device="meta")
-    with torch.no_grad(), recorded_sass(rec, scan_us), rec:
+    with torch.no_grad(), recorded_sass(rec, scan_us, capture_sass), rec:
         rec.part = "g_a"
         y = m.g_a(x)
         rec.part = "svd_rrm"
@@ -228,28 +257,31 @@ def summarize(ops: list[Op], direction: str, precision: str = "as_coded", launch
     parts = DIRECTIONS[direction]
     by_part: dict = defaultdict(float)
     by_kind: dict = defaultdict(float)
+    launches_by_kind: dict = defaultdict(int)
     launches = 0
     for op in ops:
         if op.part in parts:
             t = op.time_us(precision, launch_us, gpu)
             by_part[op.part] += t
             by_kind[op.kind] += t
+            launches_by_kind[op.kind] += op.launches
             launches += op.launches
     total = sum(by_part.values())
     return {"ms": total / 1e3, "launches": launches, "launch_ms": launches * launch_us / 1e3,
             "by_part_ms": {p: by_part[p] / 1e3 for p in parts},
-            "by_kind_ms": dict(sorted(((k, v / 1e3) for k, v in by_kind.items()), key=lambda kv: -kv[1]))}
+            "by_kind_ms": dict(sorted(((k, v / 1e3) for k, v in by_kind.items()), key=lambda kv: -kv[1])),
+            "launches_by_kind": dict(launches_by_kind)}
 
 
 def predict_network(config, arch: str, scan_us: ScanUs, sizes=SIZES, gpu: GPU = H100,
-                    what_if_scan_us: Optional[ScanUs] = None) -> list[dict]:
+                    what_if_scan_us: Optional[ScanUs] = None, capture_sass: bool = False) -> list[dict]:
     """Rows of the report's ``"network"`` section: one per (size, direction). With
     ``what_if_scan_us`` (e.g. a fused op at its target) each row also gets
     ``"if_scan_at_target_ms"``: the as-coded eager and graph times with that scan instead."""
     rows = []
     for size, (h, w) in sizes.items():
-        ops = walk(config, h, w, scan_us)
-        what_if = walk(config, h, w, what_if_scan_us) if what_if_scan_us else None
+        ops = walk(config, h, w, scan_us, capture_sass)
+        what_if = walk(config, h, w, what_if_scan_us, capture_sass) if what_if_scan_us else None
         for direction in DIRECTIONS:
             variants = {f"{p}/{mode}": summarize(ops, direction, p, us, gpu)
                         for p in PRECISIONS for mode, us in LAUNCH_MODES.items()}
@@ -264,6 +296,7 @@ def predict_network(config, arch: str, scan_us: ScanUs, sizes=SIZES, gpu: GPU = 
                 "variants_ms": {k: r3(v["ms"]) for k, v in variants.items()},
                 "breakdown": {"by_part_ms": {k: r3(v) for k, v in main["by_part_ms"].items()},
                               "by_kind_ms": {k: r3(v) for k, v in main["by_kind_ms"].items()},
+                              "launches_by_kind": main["launches_by_kind"],
                               "launch_ms": r3(main["launch_ms"])},
             })
             if what_if is not None:

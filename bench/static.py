@@ -135,14 +135,11 @@ def fused_op_inputs(shape: Shape, dtype_name: str = "float32") -> tuple:
     return x, dt, A, Bm, Cm, perm, skip, None, bias, True
 
 
-def capture_fused_op(shape: Shape):
-    """Launches of the fused op at ``shape``, recorded on meta tensors."""
+def import_custom_ops() -> None:
+    """Import whichever layer registers the custom ops (the kernels package, or the ops layer's
+    samic_fast.custom_ops after issue 10's split): every candidate that exists."""
     import importlib
 
-    from .launch_capture import capture, custom_op_impl
-
-    # Whichever layer registers the custom ops (the kernels package, or the ops layer's
-    # samic_fast.custom_ops after issue 10's split): import every candidate that exists.
     for name in ("samic_fast.custom_ops", "samic_fast.ops", "samic_fast.kernels"):
         try:
             importlib.import_module(name)
@@ -150,6 +147,12 @@ def capture_fused_op(shape: Shape):
             if exc.name != name:
                 raise
 
+
+def capture_fused_op(shape: Shape):
+    """Launches of the fused op at ``shape``, recorded on meta tensors."""
+    from .launch_capture import capture, custom_op_impl
+
+    import_custom_ops()
     impl = custom_op_impl(FUSED_OP)
     with capture() as launches:
         impl(*fused_op_inputs(shape))
@@ -371,7 +374,8 @@ def network_section(arch: str, scan_us, gpu: GPU = H100) -> list[dict]:
     from .network_model import predict_network
 
     try:
-        return predict_network(get_config(arch), arch, scan_us, gpu=gpu, what_if_scan_us=target_scan_us(gpu))
+        return predict_network(get_config(arch), arch, scan_us, gpu=gpu, what_if_scan_us=target_scan_us(gpu),
+                               capture_sass=True)
     except Exception as exc:  # reported, not fatal: the per-shape report still stands
         return [{"arch": arch, "error": f"{type(exc).__name__}: {exc}"[:400]}]
 
