@@ -34,16 +34,28 @@ class GPU:
     registers_per_sm: int
     shared_bytes_per_sm: int
     launch_us: float  # cost of one more kernel in a stream of back-to-back launches
+    fp32_flops_per_sm_clock: int = 256  # 128 FP32 lanes x 2 (fused multiply-add), no tensor cores
+    tf32_flops_per_sm_clock: int = 2048  # dense TF32 on the tensor cores
 
     @property
     def mufu_per_s(self) -> float:
         return self.sms * self.mufu_lanes_per_sm * self.clock_hz
 
+    @property
+    def fp32_flops_per_s(self) -> float:
+        return self.sms * self.fp32_flops_per_sm_clock * self.clock_hz
+
+    @property
+    def tf32_flops_per_s(self) -> float:
+        return self.sms * self.tf32_flops_per_sm_clock * self.clock_hz
+
 
 #: H100 SXM5. 132 SMs and ~3.0 TB/s device-to-device copy (bytes read + written) were measured on
 #: this workplace's H100 (device/KINDS.md, 2026-11-13). The clock is the sustained boost under
 #: load assumed by the targets, 1.755 GHz (the SXM5 part peaks at 1.98 GHz, so this errs slow).
-#: The launch cost is a lead, not a measurement here.
+#: The launch cost is a lead, not a measurement here. FLOP rates per SM and clock from NVIDIA's
+#: H100 SXM5 datasheet: 67 TFLOPS FP32 (non-tensor) = 132 x 256 x 1.98 GHz, 494.7 TFLOPS dense
+#: TF32 = 132 x 2048 x 1.83 GHz; at this clock 59.3 and 474 TFLOPS.
 H100 = GPU(
     name="H100 SXM5 (static model)",
     sms=132,
@@ -57,6 +69,13 @@ H100 = GPU(
     shared_bytes_per_sm=228 * 1024,
     launch_us=2.0,
 )
+
+#: Per-kernel cost of a whole network run op by op in PyTorch eager mode (the network model of
+#: bench/network_model.py): the CPU side of one ATen op (Python, dispatcher, cudaLaunchKernel) is
+#: commonly 3-5 us, so a batch-1 stream of small kernels is host-bound; an assumption to measure.
+EAGER_LAUNCH_US = 4.0
+#: The same kernels replayed as one CUDA graph: ~1 us from one kernel's end to the next's start.
+GRAPH_LAUNCH_US = 1.0
 
 TARGET_FLOOR_FACTOR = 2.0
 TARGET_MIN_US = 5.0
@@ -85,4 +104,4 @@ def fused_target_us(floor: float) -> float:
 
 
 __all__ = ["GPU", "H100", "scan_exponentials", "floor_us", "fused_target_us", "TARGET_FLOOR_FACTOR",
-           "TARGET_MIN_US", "TARGET_REF_SPEEDUP", "TARGET_ENC_MS", "TARGET_DEC_MS", "TARGET_4K_MS"]
+           "TARGET_MIN_US", "TARGET_REF_SPEEDUP", "EAGER_LAUNCH_US", "GRAPH_LAUNCH_US", "TARGET_ENC_MS", "TARGET_DEC_MS", "TARGET_4K_MS"]

@@ -29,6 +29,10 @@ loop:
 
 Per shape: the ideal bytes (:func:`samic_fast.bench.shapes.bytes_moved`), the floor
 (:func:`samic_fast.bench.hardware.floor_us`) and the target ``2 x max(floor, 5 us)``.
+
+The whole network (encode and decode at 768x512 and 3840x2160) is predicted by
+:mod:`samic_fast.bench.network_model`, whose SASS calls take the fused op's predictions from here
+(shapes the report lacks are analysed on demand).
 """
 
 from __future__ import annotations
@@ -66,17 +70,17 @@ def _as_shape(obj, name: str) -> Shape:
         return obj
     if isinstance(obj, dict):
         get = obj.get
-    elif isinstance(obj, (tuple, list)):
+    elif isinstance(obj, (tuple, list)) and not hasattr(obj, "_fields"):  # a NamedTuple reads by name
         vals = dict(zip(("height", "width", "dim", "nstate"), obj))
         get = vals.get
     else:
         def get(k, default=None):
             return getattr(obj, k, default)
     h, w = get("height") or get("h"), get("width") or get("w")
-    d = get("dim") or get("d_inner") or get("channels") or get("d")
+    d = get("dim") or get("d_inner") or get("channels") or get("d") or get("D")
     if h is None or w is None or d is None:
         raise ValueError(f"cannot read a SASS shape from {obj!r}")
-    n = get("nstate") or get("d_state") or get("n") or 16
+    n = get("nstate") or get("d_state") or get("n") or get("N") or 16
     return Shape(str(get("name") or name), int(h), int(w), int(d), int(n), int(get("batch") or 1))
 
 
@@ -131,14 +135,11 @@ def fused_op_inputs(shape: Shape, dtype_name: str = "float32") -> tuple:
     return x, dt, A, Bm, Cm, perm, skip, None, bias, True
 
 
-def capture_fused_op(shape: Shape):
-    """Launches of the fused op at ``shape``, recorded on meta tensors."""
+def import_custom_ops() -> None:
+    """Import whichever layer registers the custom ops (the kernels package, or the ops layer's
+    samic_fast.custom_ops after issue 10's split): every candidate that exists."""
     import importlib
 
-    from .launch_capture import capture, custom_op_impl
-
-    # Whichever layer registers the custom ops (the kernels package, or the ops layer's
-    # samic_fast.custom_ops after issue 10's split): import every candidate that exists.
     for name in ("samic_fast.custom_ops", "samic_fast.ops", "samic_fast.kernels"):
         try:
             importlib.import_module(name)
@@ -146,6 +147,12 @@ def capture_fused_op(shape: Shape):
             if exc.name != name:
                 raise
 
+
+def capture_fused_op(shape: Shape):
+    """Launches of the fused op at ``shape``, recorded on meta tensors."""
+    from .launch_capture import capture, custom_op_impl
+
+    import_custom_ops()
     impl = custom_op_impl(FUSED_OP)
     with capture() as launches:
         impl(*fused_op_inputs(shape))
@@ -332,8 +339,52 @@ def analyze_shape(shape: Shape, compiler: Compiler, gpu: GPU = H100) -> dict:
     return entry
 
 
+def fused_scan_us(entries: Sequence[dict], compiler: Compiler, gpu: GPU = H100):
+    """``scan_us(L, D, N) -> (kernel_us, launches)`` for the network model: the fused op's
+    predicted kernel time without its launch terms (the network model adds its own), from the
+    report's batch-1 shapes, analysing any other shape on first use."""
+    cache = {(e["L"], e["D"], e["N"]): e for e in entries if e.get("batch", 1) == 1}
+
+    def scan_us(L: int, D: int, N: int) -> tuple[float, int]:
+        if (L, D, N) not in cache:
+            cache[(L, D, N)] = analyze_shape(Shape(f"net L={L} D={D}", 1, L, D, N), compiler, gpu)
+        e = cache[(L, D, N)]
+        if e.get("error"):
+            raise RuntimeError(f"fused op at L={L} D={D} N={N}: {e['error']}")
+        return sum(k["predicted_us"] - k["terms_us"]["launch"] for k in e["kernels"]), len(e["kernels"])
+
+    return scan_us
+
+
+def target_scan_us(gpu: GPU = H100):
+    """``scan_us`` of a fused op that meets its target ``2 x max(floor, 5 us)`` in one launch
+    (for the network's what-if column); nothing is compiled."""
+    def scan_us(L: int, D: int, N: int) -> tuple[float, int]:
+        shape = Shape("what-if", 1, L, D, N)
+        floor, _ = floor_us(bytes_moved("sass_scan", shape), scan_exponentials(1, L, D, N), gpu)
+        return fused_target_us(floor) - gpu.launch_us, 1
+
+    return scan_us
+
+
+def network_section(arch: str, scan_us, gpu: GPU = H100) -> list[dict]:
+    """The report's ``"network"`` rows for ``arch`` (an error row if the walk fails)."""
+    from samic_fast.config import get_config
+
+    from .network_model import predict_network
+
+    try:
+        return predict_network(get_config(arch), arch, scan_us, gpu=gpu, what_if_scan_us=target_scan_us(gpu),
+                               capture_sass=True)
+    except Exception as exc:  # reported, not fatal: the per-shape report still stands
+        return [{"arch": arch, "error": f"{type(exc).__name__}: {exc}"[:400]}]
+
+
 def build_report(shapes: Sequence[Shape], shape_source: str = "", dump_dir: Optional[str] = None,
-                 log: Callable[[str], None] = lambda s: None, gpu: GPU = H100) -> dict:
+                 log: Callable[[str], None] = lambda s: None, gpu: GPU = H100,
+                 arch: Optional[str] = "samic") -> dict:
+    """The static report; ``arch`` (a name in ``samic_fast.config.ARCHS``, None: no network
+    section) selects the network the ``"network"`` rows predict."""
     from .launch_capture import ARCH, triton_version
 
     compiler = Compiler(dump_dir)
@@ -342,6 +393,11 @@ def build_report(shapes: Sequence[Shape], shape_source: str = "", dump_dir: Opti
         t0 = time.perf_counter()
         out.append(analyze_shape(s, compiler, gpu))
         log(f"{s.describe()}: {time.perf_counter() - t0:.1f} s")
+    network = []
+    if arch:
+        t0 = time.perf_counter()
+        network = network_section(arch, fused_scan_us(out, compiler, gpu), gpu)
+        log(f"network ({arch}): {time.perf_counter() - t0:.1f} s")
     return {
         "kind": "predicted, sm_90 static, no GPU",
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
@@ -353,6 +409,7 @@ def build_report(shapes: Sequence[Shape], shape_source: str = "", dump_dir: Opti
                   "prologue_cycles": PROLOGUE_CYCLES},
         "shape_source": shape_source,
         "shapes": out,
+        "network": network,
     }
 
 
@@ -402,8 +459,15 @@ def format_report(report: dict) -> str:
                            "instr/step", "MUFU/step", "shfl/bar per step", "async", "latency cyc/step",
                            "steps", "predicted us (bound)"], krows, "llrrrrrrrrrrrrl"))
     lines.append("")
-    lines.append("Targets from the predictions (fused op <= 2 x max(floor, 5 us)); mamba-ssm CUDA, "
-                 "reference-path and network targets need a GPU (scripts/gpu_check.sh).")
+    net = report.get("network") or []
+    if net:
+        from .network_model import format_network
+
+        lines.append(format_network([r for r in net if not r.get("error")]))
+        lines += [f"network ({r['arch']}): error: {r['error']}" for r in net if r.get("error")]
+        lines.append("")
+    lines.append("Targets from the predictions (fused op <= 2 x max(floor, 5 us); whole network as coded, "
+                 "eager); mamba-ssm CUDA and reference-path targets need a GPU (scripts/gpu_check.sh).")
     trows = []
     for s in report["shapes"]:
         p = s.get("predicted_us")
@@ -411,6 +475,13 @@ def format_report(report: dict) -> str:
                   f"missed by {p / s['target_us']:.1f}x" if p is not None else "not predicted")
         trows.append([f"fused SASS op at {s['name']}", f"<= {s['target_us']:.1f} us",
                       _fmt(p), status])
+    for r in net:
+        if r.get("error") or r.get("target_ms") is None:
+            continue
+        p = r["predicted_ms"] * 1e3
+        status = "met" if r["met"] else f"missed by {r['predicted_ms'] / r['target_ms']:.1f}x"
+        trows.append([f"{r['arch']} network {r['direction']} at {r['size']}", f"<= {r['target_ms'] * 1e3:.0f} us",
+                      _fmt(p, "{:.0f}"), status])
     lines.append(md_table(["target", "goal", "predicted us", "status"], trows, "llrl"))
     return "\n".join(lines) + "\n"
 
@@ -432,7 +503,7 @@ def parse_static_shapes(spec: Optional[str]) -> tuple[list[Shape], str]:
 
 
 def run(shapes_spec: Optional[str] = None, json_out: Optional[str] = None, dump_dir: Optional[str] = None,
-        out: TextIO = sys.stdout, quiet: bool = False) -> int:
+        out: TextIO = sys.stdout, quiet: bool = False, arch: Optional[str] = "samic") -> int:
     """Print the static report (and write JSON). Runs itself in a child process when this one has
     Triton's interpreter on (the compiler is needed)."""
     if os.environ.get("TRITON_INTERPRET", "0") not in ("", "0"):
@@ -443,6 +514,7 @@ def run(shapes_spec: Optional[str] = None, json_out: Optional[str] = None, dump_
                 cmd += [flag, val]
         if quiet:
             cmd.append("--quiet")
+        cmd += ["--arch", arch] if arch else ["--no-network"]
         done = subprocess.run(cmd, env=env, capture_output=True, text=True)
         out.write(done.stdout)
         sys.stderr.write(done.stderr)
@@ -454,7 +526,14 @@ def run(shapes_spec: Optional[str] = None, json_out: Optional[str] = None, dump_
 
         raise SamicError(f"--shapes: {exc}") from None
     log = (lambda s: None) if quiet else (lambda s: print(f"[static] {s}", file=sys.stderr, flush=True))
-    report = build_report(shapes, source, dump_dir, log)
+    if arch:
+        from samic_fast.config import ARCHS
+
+        if arch not in ARCHS:
+            from samic_fast.errors import SamicError
+
+            raise SamicError(f"--arch: unknown architecture {arch!r} (known: {', '.join(ARCHS)})")
+    report = build_report(shapes, source, dump_dir, log, arch=arch)
     out.write(format_report(report))
     if json_out:
         tmp = json_out + ".tmp"
@@ -462,7 +541,8 @@ def run(shapes_spec: Optional[str] = None, json_out: Optional[str] = None, dump_
             json.dump(report, fh, indent=1)
         os.replace(tmp, json_out)
         out.write(f"\nwrote {json_out}\n")
-    return 0 if all(not s.get("error") for s in report["shapes"]) else 1
+    ok = all(not s.get("error") for s in report["shapes"] + report["network"])
+    return 0 if ok else 1
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -470,12 +550,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--shapes", help="comma-separated shapes (default: s1,s2,s3 and the model's SASS shapes)")
     p.add_argument("--json", help="write the report as JSON to this file")
     p.add_argument("--dump", help="write each kernel variant's SASS and PTX to this folder")
+    p.add_argument("--arch", default="samic", help="architecture whose whole network is predicted")
+    p.add_argument("--no-network", action="store_true", help="no whole-network section")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
     from samic_fast.errors import SamicError
 
     try:
-        return run(a.shapes, a.json, a.dump, quiet=a.quiet)
+        return run(a.shapes, a.json, a.dump, quiet=a.quiet, arch=None if a.no_network else a.arch)
     except SamicError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -436,6 +436,7 @@ def resolve_config(recorded: Optional[SAMICConfig], recorded_arch: Optional[str]
 
 def _fitting_archs(state: Mapping) -> list:
     """Names of the configurations whose parameter names and shapes ``state`` matches."""
+    from samic_fast.complexity import meta_model
     from samic_fast.config import ARCHS
 
     names, seen = [], []
@@ -443,7 +444,8 @@ def _fitting_archs(state: Mapping) -> list:
         if cfg in seen:
             continue
         seen.append(cfg)
-        expected = {k: v.shape for k, v in _build(cfg, "reference").state_dict().items()
+        # On the meta device: shapes only, no weights allocated or initialised (milliseconds).
+        expected = {k: v.shape for k, v in meta_model(cfg).state_dict().items()
                     if not k.endswith(_DYNAMIC_SUFFIXES)}
         if set(expected) <= set(state) and all(state[k].shape == s for k, s in expected.items()):
             names.append(name)

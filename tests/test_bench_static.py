@@ -78,7 +78,7 @@ def test_bench_static_json_layout(tmp_path):
     _nvidia_backend_or_skip()
     out = tmp_path / "static.json"
     proc = _run([sys.executable, "-m", "samic_fast", "bench", "--static", "--shapes", "tiny",
-                 "--json", str(out)])
+                 "--arch", "tiny", "--json", str(out)])
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert "predicted, sm_90 static, no GPU" in proc.stdout
     report = json.loads(out.read_text())
@@ -95,6 +95,18 @@ def test_bench_static_json_layout(tmp_path):
         # chunk and element, spread over its warps (a fraction of one per warp and chunk).
         assert k["mufu_per_step"] > 0
         assert k["predicted_us"] > 0 and k["bound"] in ("issue", "mufu", "latency", "memory")
+    # The whole network of --arch: encode and decode at both target sizes, against the targets.
+    net = report["network"]
+    assert [(r["size"], r["direction"]) for r in net] == [
+        ("768x512", "encode"), ("768x512", "decode"), ("3840x2160", "encode"), ("3840x2160", "decode")]
+    for r in net:
+        assert r["arch"] == "tiny" and r["predicted_ms"] > 0 and r["met"] == (r["predicted_ms"] <= r["target_ms"])
+        assert {"by_part_ms", "by_kind_ms", "launch_ms"} <= r["breakdown"].keys()
+        assert r["if_scan_at_target_ms"]["graph"] < r["if_scan_at_target_ms"]["eager"]
+        # The SASS launchers' real launches were captured: at least their Triton kernels.
+        n = r["breakdown"]["launches_by_kind"]
+        assert n["cluster_assign"] >= n["sass_scan"] / 3 and n["scan_order"] >= n["sass_scan"]
+    assert "tiny network encode at 768x512" in proc.stdout
 
 
 # ---- in-process: the SASS parser and the model on hand-made inputs (no compiler) -------------

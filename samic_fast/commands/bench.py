@@ -30,6 +30,9 @@ def register(subparsers) -> None:
                    help="no GPU needed: compile the fused SASS op's kernels for sm_90 at each shape, "
                         "count their SASS and predict H100 times (default shapes: s1,s2,s3 and the "
                         "model's SASS shapes)")
+    p.add_argument("--arch", metavar="NAME",
+                   help="with --static: the architecture whose whole network (encode/decode at "
+                        "768x512 and 3840x2160) is predicted (default samic; --no-model: none)")
     p.add_argument("--dump", metavar="DIR", help="with --static: write each kernel variant's SASS "
                    "and PTX to DIR")
     p.add_argument("--compare-static", metavar="FILE",
@@ -61,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     if args.static:
         from samic_fast.bench.static import run as run_static
 
-        return run_static(args.shapes, args.json, args.dump, quiet=args.quiet)
+        arch = None if args.no_model else (args.arch or "samic")
+        return run_static(args.shapes, args.json, args.dump, quiet=args.quiet, arch=arch)
     import torch
 
     from samic_fast.bench.providers import OPS, PROVIDERS
