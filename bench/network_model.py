@@ -195,8 +195,13 @@ def recorded_sass(rec: OpRecorder, scan_us: ScanUs, capture_sass: bool = False) 
         cfg, L = self.config, h * w
         if capture_sass:
             meta = dict(device="meta")
-            _captured(rec, "cluster_assign", "samic_fast::cluster_assign",
-                      torch.empty(b, cfg.c_sem, h, w, **meta), self.centers.detach())
+            ca_args = [torch.empty(b, cfg.c_sem, h, w, **meta), self.centers.detach().to("meta")]
+            if len(torch.ops.samic_fast.cluster_assign.default._schema.arguments) == 4:
+                # The kernel takes the positional tables (issue 10: kernels/ import nothing).
+                from samic_fast.ref import positional_tables
+
+                ca_args += positional_tables(h, w, cfg.c_sem, "meta")
+            _captured(rec, "cluster_assign", "samic_fast::cluster_assign", *ca_args)
             k = cfg.num_clusters
             _captured(rec, "scan_order", "samic_fast::scan_order", torch.empty(b, L, dtype=torch.int32, **meta),
                       *(torch.empty(b, k, dtype=torch.int64, **meta) for _ in range(3)))
