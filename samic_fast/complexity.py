@@ -36,6 +36,8 @@ import torch
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from samic_fast.custom_ops import scan_flops  # the one FLOP formula of a scan (also the ops')
+
 #: Paper Table 1 (SAMIC row): parameters and thop GMACs at 1x3x512x512.
 PAPER_PARAMS_M = 24.88
 PAPER_GMACS_512 = 53.41
@@ -48,11 +50,6 @@ PAPER_BY_K: dict[int, dict[str, float]] = {
 #: The image the paper's FLOP count uses and the Kodak image the repository's own count uses.
 THOP_SIZE = (512, 512)
 KODAK_SIZE = (512, 768)  # (height, width), landscape
-
-
-def scan_flops(batch: int, seqlen: int, dim: int, nstate: int) -> int:
-    """Analytic FLOPs of one selective scan, ``9·B·L·D·N`` (as kernels/sass_scan.py counts)."""
-    return 9 * batch * seqlen * dim * nstate
 
 
 def count_parameters(model: nn.Module) -> int:

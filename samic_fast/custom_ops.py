@@ -59,6 +59,25 @@ def _(feat, centers, pos_row, pos_col):
     return cluster, sums[0], sums[1], sums[2]
 
 
+#: Positional tables per (H, W, C, device): built on the CPU in float64 and copied to the device,
+#: they are the same for every call at one resolution, and a SAMIC forward makes dozens of calls
+#: at a handful of resolutions (a rebuild is ~25 small ops and a host-to-device copy each time).
+_POS_TABLES: dict = {}
+_POS_TABLES_MAX = 64
+
+
+def _positional_tables(height: int, width: int, channels: int, device: torch.device):
+    if torch.compiler.is_compiling():  # inside a graph the tables are traced constants anyway
+        return ref.positional_tables(height, width, channels, device)
+    key = (height, width, channels, str(device))
+    tables = _POS_TABLES.get(key)
+    if tables is None:
+        if len(_POS_TABLES) >= _POS_TABLES_MAX:
+            _POS_TABLES.clear()
+        tables = _POS_TABLES[key] = ref.positional_tables(height, width, channels, device)
+    return tables
+
+
 def cluster_assign(feat: torch.Tensor, centers: torch.Tensor, tau=None):
     """Fused twin of :func:`samic_fast.ref.cluster_assign_ref` (same signature and outputs).
 
@@ -68,7 +87,7 @@ def cluster_assign(feat: torch.Tensor, centers: torch.Tensor, tau=None):
     """
     del tau
     _, c_sem, height, width = feat.shape
-    pos_row, pos_col = ref.positional_tables(height, width, c_sem, feat.device)
+    pos_row, pos_col = _positional_tables(height, width, c_sem, feat.device)
     return torch.ops.samic_fast.cluster_assign(feat.detach(), centers.detach(), pos_row, pos_col)
 
 

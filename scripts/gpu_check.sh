@@ -89,10 +89,10 @@ else
   PIP_TARGET_FLAGS=()
   TESTS=(tests/test_kernel_sass_scan.py tests/test_kernel_cluster_assign.py
          tests/test_kernel_scan_order.py tests/test_custom_ops.py tests/test_cross_backend.py
-         tests/test_bench_static.py)
+         tests/test_selective_scan_fn.py tests/test_bench_static.py)
   VERIFY=(--device cuda --shapes kodak)
   STATIC=()
-  KERNELS=(--ops "sass_scan,selective_scan" --providers "triton,reference,compile,mamba_cuda")
+  KERNELS=(--ops "sass_scan,selective_scan" --providers "triton,reference,compile,mamba_cuda,dropin")
   NETWORK=(--ks "4,8,16")
   NETWORK_4K=(--ks 16 --model-size 3840x2160)
   MAMBA=()

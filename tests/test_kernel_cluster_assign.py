@@ -139,3 +139,31 @@ def test_kodak_shapes_cuda(hw):
     assert int(mismatch.sum()) <= max(1, mismatch.numel() // 10000)
     again = cluster_assign(feat, centers, 0.1)
     assert torch.equal(again[0], cl)
+
+
+def test_positional_tables_are_built_once_per_resolution(monkeypatch):
+    """The fused path reuses the tables of a resolution (a SAMIC forward calls it dozens of times
+    at a few sizes) and still gets the reference's own numbers."""
+    import samic_fast.custom_ops as custom_ops
+
+    built = []
+    build = ref.positional_tables
+
+    def counting(height, width, channels, device=None):
+        built.append((height, width, channels))
+        return build(height, width, channels, device)
+
+    monkeypatch.setattr(custom_ops.ref, "positional_tables", counting)
+    monkeypatch.setattr(custom_ops, "_POS_TABLES", {})
+    g = torch.Generator().manual_seed(3)
+    feat = torch.randn(1, 6, 5, 7, generator=g)
+    centers = torch.randn(4, 6, generator=g)
+    first = cluster_assign(feat, centers)
+    second = cluster_assign(feat.clone(), centers)
+    other = cluster_assign(torch.randn(1, 6, 3, 7, generator=g), centers)
+    assert built == [(5, 7, 6), (3, 7, 6)]
+    assert all(torch.equal(a, b) for a, b in zip(first, second))
+    assert other[0].shape == (1, 21)
+    row, col = custom_ops._POS_TABLES[(5, 7, 6, "cpu")]
+    ref_row, ref_col = ref.positional_tables(5, 7, 6)
+    assert torch.equal(row, ref_row) and torch.equal(col, ref_col)
