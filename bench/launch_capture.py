@@ -21,7 +21,7 @@ import contextlib
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator
 
 #: SM count the launchers see while recording (H100 SXM / H200: 132).
 VIRTUAL_SMS = 132

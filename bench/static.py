@@ -44,7 +44,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Optional, Sequence, TextIO
 
 from .hardware import H100, GPU, floor_us, fused_target_us, scan_exponentials

@@ -9,10 +9,8 @@ the pipeline runs end to end, but bitrate and quality are not meaningful.
 from __future__ import annotations
 
 import argparse
-import math
-import time
 from pathlib import Path
-from typing import Callable, Optional, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -60,26 +58,12 @@ def load_demo_image(path: Optional[Path]) -> Tuple[np.ndarray, str]:
     return np.ascontiguousarray(data.astronaut()), "astronaut (scikit-image, 512x512)"
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB of two uint8 images (inf when identical)."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
-
-
-def timed(fn: Callable, sync: Callable[[], None]):
-    """Run ``fn()`` between two device synchronisations; returns (result, seconds)."""
-    sync()
-    start = time.perf_counter()
-    result = fn()
-    sync()
-    return result, time.perf_counter() - start
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from samic_fast.backend import resolve_backend
     from samic_fast.codec import atomic_write, decode_image, encode_image
+    from samic_fast.evaluate import device_sync, psnr, timed
     from samic_fast.imageio import format_for_path, save_rgb
 
     fmt = format_for_path(args.save) if args.save is not None else None
@@ -89,10 +73,7 @@ def run(args: argparse.Namespace) -> int:
     device = next(model.parameters()).device
     ran = resolve_backend(args.backend, device)
 
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
+    sync = device_sync(device)
     warmup = args.warmup if args.warmup is not None else (1 if device.type == "cuda" else 0)
     limit = args.max_pixels
     for _ in range(max(0, warmup)):
