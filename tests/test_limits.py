@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -55,16 +54,15 @@ def test_forged_8k_file_is_refused_fast_by_the_cli(tiny, tmp_path):
     assert len(data) < 1300
     (tmp_path / "bomb.samic").write_bytes(data)
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    start = time.perf_counter()
+    # The subprocess timeout only guards against a hang; that no model work happens before the
+    # refusal is proved structurally by the booby-trapped loader tests below.
     proc = subprocess.run([sys.executable, "-m", "samic_fast", "decompress", "bomb.samic", "-o",
                            "out.png", "--arch", "tiny", "--device", "cpu"],
                           capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
-    elapsed = time.perf_counter() - start
     assert proc.returncode == 1, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: bomb.samic: "), proc.stderr
     assert "8192x8192" in lines[0] and "--max-pixels" in lines[0]
-    assert elapsed < 120  # interpreter start and imports; the refusal itself is instant
     assert sorted(os.listdir(tmp_path)) == ["bomb.samic"]
 
 
