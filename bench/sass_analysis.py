@@ -19,7 +19,9 @@ How "per step of the steady-state loop" is counted (:func:`analyze_sass`):
    (a) the same register moves by a smaller ``inc0`` elsewhere in the kernel (LLVM's remainder
    loop or peeled steps after unrolling by a run-time count): ``unroll = inc / inc0``;
    (b) a constant bound ``B`` (a constexpr trip count): ``B / inc`` iterations cover the
-   ``expected_steps`` of a program (given by the caller), ``unroll = expected_steps / (B / inc)``;
+   ``expected_steps`` of a program (given by the caller), ``unroll = expected_steps / (B / inc)``,
+   or, when ``B`` is within two increments of ``expected_steps`` (a step counter whose loop had
+   an iteration peeled off), ``unroll = inc``;
    (c) ``inc == 1``: one step; (d) the caller's hint (a loop over tiles of ``BLOCK_C`` chunks
    processes ``BLOCK_C`` steps an iteration), used only when (a)-(c) find nothing. Otherwise
    ``unroll`` is 1 and ``unroll_found`` is False.
@@ -266,7 +268,8 @@ def replay_latency(body: list[Insn]) -> int:
 
 
 def _increments(body: list[Insn]) -> dict[str, int]:
-    """Registers updated in the body by ``R = R + imm`` (carry predicates ignored): R -> imm."""
+    """Registers updated in the body by ``R = R + imm`` (carry predicates ignored): R -> the
+    body's total increment."""
     out: dict[str, int] = {}
     for ins in body:
         if not ins.is_(("IADD3", "VIADD", "UIADD3", "IADD", "UIADD")) or ".X" in ins.op:
@@ -278,7 +281,9 @@ def _increments(body: list[Insn]) -> dict[str, int]:
         regs = [r for a in operands for r in _regs(a) if not r.lstrip("U").startswith("P")]
         imms = [a for a in operands if _IMM.match(a)]
         if regs == dest and len(imms) == 1 and int(imms[0], 0) != 0:
-            out[dest[0]] = int(imms[0], 0)
+            # An unrolled body may step the same counter once per step: the iteration's
+            # increment is the sum.
+            out[dest[0]] = out.get(dest[0], 0) + int(imms[0], 0)
     return out
 
 
@@ -290,27 +295,36 @@ def detect_unroll(body: list[Insn], expected_steps: Optional[int] = None,
     for ins in kernel or body:  # every `R = R + imm` in the kernel: peeled and remainder steps too
         for reg, inc in _increments([ins]).items():
             everywhere.setdefault(reg, set()).add(abs(inc))
+    compares = []  # (counter increment, the compared operand, smallest increment seen)
     for ins in body:
         if not ins.is_(("ISETP", "UISETP")) or ".EX" in ins.op or len(ins.args) < 4:
             continue
         a, b = ins.args[2], ins.args[3]
         for reg_arg, other in ((a, b), (b, a)):
             regs = _regs(reg_arg)
-            if len(regs) != 1 or regs[0] not in incs:
-                continue
-            inc = abs(incs[regs[0]])
-            smallest = min(everywhere.get(regs[0], {inc}))
-            if smallest < inc and inc % smallest == 0:
-                # A remainder loop or peeled step moves the same counter by one step.
-                return inc // smallest, True
-            if _IMM.match(other) and expected_steps:
-                # Constant trip count: `bound / inc` iterations cover the program's steps.
-                # (The bound may stop short of the end by less than one iteration: round up.)
-                iters = -(-abs(int(other, 0)) // inc)
-                if iters and expected_steps % iters == 0:
-                    return expected_steps // iters, True
-            if inc == 1:
-                return 1, True
+            if len(regs) == 1 and regs[0] in incs:
+                inc = abs(incs[regs[0]])
+                compares.append((inc, other, min(everywhere.get(regs[0], {inc}))))
+    # Strongest evidence first, over every compare: an unrolled body also compares per-step
+    # indices (bounds checks) that move by one.
+    for inc, other, smallest in compares:
+        if smallest < inc and inc % smallest == 0:
+            # A remainder loop or peeled step moves the same counter by one step.
+            return inc // smallest, True
+    for inc, other, smallest in compares:
+        if _IMM.match(other) and expected_steps:
+            # Constant trip count: `bound / inc` iterations cover the program's steps.
+            # (The bound may stop short of the end by less than one iteration: round up.)
+            bound = abs(int(other, 0))
+            iters = -(-bound // inc)
+            if iters and expected_steps % iters == 0:
+                return expected_steps // iters, True
+            if abs(bound - expected_steps) <= 2 * inc:
+                # The counter counts steps and LLVM peeled an iteration off the unrolled
+                # loop (the bound stops short by up to two iterations).
+                return inc, True
+    if any(inc == 1 for inc, _, _ in compares):
+        return 1, True
     return 1, False
 
 

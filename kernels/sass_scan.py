@@ -28,16 +28,27 @@ Design (each choice, and why)
   log1p polynomial (fp32-exact to 1.9e-7).
   The previous ``[BLOCK_D, BLOCK_N]`` tile put ``N`` across lanes: 16 lanes recomputed each
   channel's softplus and the ``y`` sum took 32 shuffles and 2 barriers per step.
-* **Pipelined loads.** The step loop is a ``tl.range`` with a compile-time trip count
-  (``CHUNK``) and ``num_stages``: Triton's software pipeliner issues the ``perm[t]`` load and the
-  row loads of later steps (async copies) while the recurrence of the current step runs. The
-  recurrence itself is one FFMA per state on the dependent path; everything else (loads,
-  softplus, exponentials) depends only on the inputs, so in-flight steps overlap.
-* **Chunks sized to fill the GPU.** The sequence is cut into chunks of ``CHUNK`` steps so that
-  ``batch * channel blocks * chunks`` one-warp programs give :data:`WARPS_PER_SM` warps per SM
-  (8 on each of an H100's 132 SMs): batch 1 fills the device at every shape, and a short sequence
-  gets short chunks (down to :data:`MIN_CHUNK` steps), so its latency is ``2 * CHUNK`` steps
-  plus a carry of ``log``-depth, not ``L / nchunks`` dependent steps.
+* **Register prefetch.** Step ``i`` computes on the row loaded during step ``i - 1`` and issues
+  the loads of step ``i + 1`` (and the ``perm`` entry of step ``i + 2``); the loop is unrolled
+  by two (:data:`LOOP_UNROLL`) so the handed-over registers are renamed, not moved. With three
+  warps a scheduler a load has about three warps' steps (~800 cycles) to arrive. Triton's own
+  pipeliner (``tl.range(num_stages=3)``, the previous version) staged the rows through shared
+  memory with ``LDGSTS``, a ``DEPBAR``, two ``BAR.SYNC`` and ``LDS`` each step: 40-50 more
+  instructions a step for the same overlap. Full blocks (``EVEN_D``, ``EVEN_N``) load without
+  predicates or zero-fill (rows are clamped in bounds), offsets are int32 unless a tensor
+  reaches 2^31 elements (``OFFS64``), and tensors with equal strides (``ROWS_ALIKE``,
+  ``BC_ALIKE``) share one row offset.
+* **Exponentials on two pipes.** An H100 SM has 16 MUFU lanes and 128 FMA lanes. Each step
+  computes ``POLY_STATES_PASS*`` of the 16 decays with :func:`_exp2_fma` (range split plus a
+  degree-5 polynomial, ~11 FMA-pipe instructions, the accuracy of ``MUFU.EX2``) and the rest on
+  the MUFU, so that the pass's MUFU time and issue time come out about equal
+  (``bench --static``: pass 1 241 instructions / 30 MUFU a step against 199 / 34 without).
+* **Chunks sized to fill the GPU in one wave.** The sequence is cut into chunks of ``CHUNK``
+  steps (:func:`_chunk_len`: from a grid of four lengths an octave, the one that minimises the
+  busiest scheduler's time, with at most :data:`WARPS_PER_SM` one-warp programs an SM, all
+  resident): batch 1 fills the device at every shape, and a short sequence gets short chunks
+  (down to :data:`MIN_CHUNK` steps), so its latency is ``2 * CHUNK`` steps plus a carry of
+  ``log``-depth, not ``L / nchunks`` dependent steps.
 * **Three launches.** (1) ``_sass_scan_chunk_state_kernel`` scans every chunk but the last from
   a zero state and stores its end state ``(B, NCHUNK, N, D)`` and ``sum(delta)`` ``(B, NCHUNK, D)``
   (it reads ``x, dt, Bm`` only). (2) ``_sass_scan_carry_kernel`` composes chunks with an
@@ -59,12 +70,12 @@ Design (each choice, and why)
   reads only ``x, dt, Bm`` (and ``perm``).
 * **Determinism.** Every program owns disjoint outputs, reductions are in registers or a fixed
   scan tree, the configuration is a function of the shape (no autotuning): bitwise identical
-  results from run to run. Offsets are int64 (``row * stride`` exceeds 2^31 at 4K).
+  results from run to run.
 
 Static sm_90 figures (Triton 3.7.1, ``samic-fast bench --static``; fp32, perm, dt_bias, softplus,
-D skip; SASS of the loop per warp per step, N=16): pass 1 265 instructions / 34 MUFU / 112
-registers, pass 3 313 / 34 / 127, for 64 channels (157 per 32 channels against 470 before); no
-shuffles, no spills; the row loads are ``LDGSTS`` async copies. See bench/RESULTS.md.
+D skip; SASS of the loop per warp per step, N=16, 64 channels a warp): pass 1 241 instructions /
+30 MUFU / 128 registers, pass 3 261.5 / 32 / 167; no shuffles, no barriers, no spills (the first
+release: 608 for 32 channels). See bench/RESULTS.md.
 
 Written for Triton 3.6 through 3.9, compiled and interpreted alike (``kernels/_utils.py``,
 "Triton version compatibility"): the step loops have a compile-time trip count (the last chunk
@@ -80,19 +91,29 @@ import triton.language as tl
 
 from ._utils import cdiv, compute_dtype, is_interpreter, next_pow2, num_sms, on_device
 
-#: Warps the chunking aims at: 8 per SM (2 per scheduler; each step has 16-32 independent
-#: exponentials and FMAs of ILP, and the loads are pipelined), within the register budget
-#: (<= 160 registers a thread: 12 one-warp programs per SM).
-WARPS_PER_SM = 8
+#: One-warp programs per SM the chunking may launch: all of them resident at once (one wave; at
+#: <= 168 registers a thread 12 one-warp programs fit an SM's register file), three warps per
+#: scheduler, so one warp's loads and exponentials are hidden behind the other two's steps.
+WARPS_PER_SM = 12
+#: Warps a scheduler needs to hide one warp's step latency (sm_90 static: about 640 cycles of
+#: single-warp latency a step against about 260 instructions issued; bench --static).
+LATENCY_WARPS = 2.5
 #: Shortest chunk on a GPU: below it the chunk-state traffic (4 passes over ``N * D`` floats per
 #: chunk) outweighs the rows it covers.
 MIN_CHUNK = 8
 #: Chunk length under the interpreter: tiny, so test shapes cross several chunks.
 INTERPRETER_CHUNK = 8
 #: Chunk tile of the carry scan (chunks composed per associative scan).
-CARRY_BLOCK_C = 128
-#: Software-pipelining depth of the step loops on a GPU.
-NUM_STAGES = 3
+CARRY_MAX_BLOCK_C = 1024
+#: Decays per step computed on the FMA pipe instead of the MUFU (``_exp2_fma``), per pass, for
+#: fp32 at BLOCK_N = 16: chosen from ``samic-fast bench --static`` so that each pass's MUFU time
+#: and issue time come out about equal (each decay moved saves 8 MUFU cycles a warp and costs
+#: about 11 issue cycles).
+POLY_STATES_PASS1 = 2
+POLY_STATES_PASS3 = 1
+#: Steps per iteration of the compiled step loops: unrolled by two, the registers the prefetch
+#: hands from one step to the next are renamed instead of moved.
+LOOP_UNROLL = 2
 LOG2E = 1.4426950408889634
 LN2 = 0.6931471805599453
 
@@ -120,31 +141,69 @@ def _scan_config(dim: int, nstate: int, group_d: int = 0) -> dict:
     return {"BLOCK_D": block_d, "BLOCK_N": block_n, "num_warps": 1}
 
 
+def _chunk_candidates(seqlen: int) -> list[int]:
+    """Chunk lengths the launcher picks from: ``{4, 5, 6, 7} * 2^k`` (four a doubling), even,
+    from :data:`MIN_CHUNK` up to the first that covers ``seqlen``. A coarse grid, so that a new
+    image size rarely compiles new kernel variants (``CHUNK`` is a compile-time constant)."""
+    out, k = [], 1
+    while True:
+        for m in (4, 5, 6, 7):
+            c = m * k
+            if c >= MIN_CHUNK and c % 2 == 0:
+                out.append(c)
+                if c >= seqlen:
+                    return out
+        k *= 2
+
+
 def _chunk_len(seqlen: int, batch: int, n_dblk: int, device: torch.device) -> int:
-    """Steps per chunk: the longest power of two that still gives ``WARPS_PER_SM`` warps per SM
-    (one warp per program), at least :data:`MIN_CHUNK`; one chunk when the batch alone fills it."""
+    """Steps per chunk: the one that minimises the busiest scheduler's time, ``CHUNK *
+    max(warps on it, LATENCY_WARPS)`` in steps of one warp (issue-bound with enough warps,
+    latency-bound below :data:`LATENCY_WARPS`), with every program resident at once (at most
+    :data:`WARPS_PER_SM` one-warp programs an SM: a second wave would run with too few warps to
+    hide latency); the longest on ties (less carry). A batch that fills the device on its own gets
+    one chunk; a short sequence gets short chunks (down to :data:`MIN_CHUNK`), so its latency is
+    about ``2 * CHUNK`` steps."""
     if is_interpreter():
         return INTERPRETER_CHUNK
-    want_chunks = cdiv(WARPS_PER_SM * num_sms(device), batch * n_dblk)
-    if want_chunks <= 1:
-        return next_pow2(seqlen)
-    per_chunk = cdiv(seqlen, want_chunks)
-    floor_pow2 = next_pow2(per_chunk) if next_pow2(per_chunk) == per_chunk else next_pow2(per_chunk) // 2
-    return max(MIN_CHUNK, floor_pow2)
+    sms = num_sms(device)
+    cap = WARPS_PER_SM * sms
+    best = None
+    for c in _chunk_candidates(seqlen):
+        programs = batch * n_dblk * cdiv(seqlen, c)
+        if programs > cap and c < seqlen:
+            continue
+        per_scheduler = cdiv(cdiv(programs, sms), 4)
+        cost = min(c, seqlen) * max(per_scheduler, LATENCY_WARPS)
+        if best is None or cost <= best[0]:
+            best = (cost, c)
+    return best[1] if best else next_pow2(seqlen)
 
 
-def _carry_config(n_elem: int) -> dict:
-    """Carry tiles: ``BLOCK_E`` (n, d) elements across a warp's lanes (coalesced 128-byte rows)
-    by ``BLOCK_C`` chunks across the warps and registers. A tile's loads are issued at once and
-    its scan is ``BLOCK_C / num_warps`` in-thread steps plus a cross-warp combine, so a sequence
-    of up to ``BLOCK_C`` chunks is carried in one load round trip."""
+def _carry_config(n_elem: int, nchunk: int) -> dict:
+    """Carry tiles: ``BLOCK_E = 8`` (n, d) elements (32-byte sectors) by ``BLOCK_C`` chunks, 128
+    chunks a warp (32 elements a thread, 64 values with ``a`` and ``b``). A tile's loads are
+    issued at once and its scan is in-thread steps plus a cross-warp combine, so up to
+    :data:`CARRY_MAX_BLOCK_C` chunks are carried in one load round trip (the loop over tiles is
+    for longer sequences). Narrow element blocks give ``N * D / 8`` programs, enough to fill the
+    SMs (32-wide blocks left half of them idle at D = 128), and few warps a program keep the
+    cross-warp part of the scan short (bench --static: 7 us against 12-31 us with 32 x 1024
+    tiles of 32 warps at 768x512)."""
     if is_interpreter():
         return {"BLOCK_E": 16, "BLOCK_C": 4, "num_warps": 1}
-    return {"BLOCK_E": min(32, next_pow2(n_elem)), "BLOCK_C": CARRY_BLOCK_C, "num_warps": 4}
+    block_c = min(CARRY_MAX_BLOCK_C, max(128, next_pow2(nchunk - 1)))
+    return {"BLOCK_E": min(8, next_pow2(n_elem)), "BLOCK_C": block_c, "num_warps": block_c // 128}
 
 
-def _num_stages() -> int:
-    return 1 if is_interpreter() else NUM_STAGES
+def _needs_int64(*tensors: Optional[torch.Tensor]) -> bool:
+    """Whether some element offset (``sum((size - 1) * stride)``) of ``tensors`` reaches 2^31:
+    only then do the kernels compute offsets in int64 (each 64-bit offset costs 2-3 more
+    instructions a load, and the loop issues 5-7 loads a step)."""
+    reach = 0
+    for t in tensors:
+        if t is not None and t.numel() > 0:
+            reach = max(reach, sum((s - 1) * abs(st) for s, st in zip(t.shape, t.stride())) + 1)
+    return reach >= 2**31
 
 
 @triton.jit
@@ -213,37 +272,137 @@ def _load_params(A_ptr, dt_bias_ptr, s_ad, s_an, s_bias, pid_d, D, N, cdt,
 
 
 @triton.jit
-def _scan_step(h, A2, bias, t, L, b, perm_ptr, s_pb, s_pl,
-               x_ptr, s_xb, s_xl, s_xd, dt_ptr, s_tb, s_tl, s_td,
-               Bm_ptr, s_bb, s_bl, s_bn, g_off, d_offs, n_offs, dmask, nmask,
-               DELTA_SOFTPLUS: tl.constexpr, HAS_PERM: tl.constexpr, HAS_DT_BIAS: tl.constexpr):
-    """One step at sequence position ``t`` (``t >= L`` is a no-op: delta 0, decay 1, input 0),
-    shared by pass 1 and pass 3 so both compute the state with the same operations. Returns the
-    new state, the row it read (``perm[t]`` or ``t``), the step mask and that row's ``x``, ``delta``."""
-    tmask = dmask & (tl.full(d_offs.shape, t, tl.int32) < L)
-    # Steps past the end (the last chunk's tail) read row L-1's inputs and add nothing (delta is
-    # zeroed below): clamped, not masked, so the Bm/Cm row loads stay in bounds without a scalar
-    # condition in their masks (Triton 3.9 interpreter, kernels/_utils.py).
+def _exp2_fma(x):
+    # 2^x on the FMA pipe, for the states the launcher moves off the MUFU (POLY_STATES): with
+    # 16 MUFU lanes an SM against 128 FMA lanes, a few decays a step computed here run beside the
+    # MUFU's. Round-to-nearest split x = j + f (the 1.5 * 2^23 trick: j lands in the low mantissa
+    # bits of x + 12582912), 2^f by a degree-5 near-minimax polynomial on [-1/2, 1/2] (max
+    # relative error 2.4e-7 in fp32 Horner, as MUFU.EX2's 2^-22), then j is added to the exponent
+    # field. The clamp keeps that field in [0, 254]: 2^-126 for anything below (the decay is 0 to
+    # the state's precision) and 2^127 for anything above; NaN stays NaN.
+    x = tl.clamp(x, -126.0, 127.0, propagate_nan=tl.PropagateNan.ALL)
+    t = x + 12582912.0
+    f = x - (t - 12582912.0)
+    p = 0.0013276470126584172
+    p = p * f + 0.009675540961325169
+    p = p * f + 0.05550713464617729
+    p = p * f + 0.24022120237350464
+    p = p * f + 0.6931469440460205
+    p = p * f + 1.0
+    bits = p.to(tl.int32, bitcast=True) + (t.to(tl.int32, bitcast=True) << 23)
+    return bits.to(tl.float32, bitcast=True)
+
+
+@triton.jit
+def _decay(arg, n_offs, POLY_STATES: tl.constexpr):
+    """``exp2(arg)`` for the ``[BLOCK_N, BLOCK_D]`` decay arguments: states ``n < POLY_STATES``
+    on the FMA pipe (:func:`_exp2_fma`), the rest one ``MUFU.EX2`` each. The state index of each
+    register is a compile-time constant in the channels-across-lanes layout, so the select is
+    resolved per register and each element runs one of the two, not both."""
+    if POLY_STATES > 0 and arg.dtype == tl.float32:
+        return tl.where((n_offs < POLY_STATES)[:, None], _exp2_fma(arg), tl.exp2(arg))
+    else:
+        return tl.exp2(arg)
+
+
+@triton.jit
+def _row_of(perm_ptr, s_pb, s_pl, b, t, L, HAS_PERM: tl.constexpr, OFFS64: tl.constexpr):
+    """Row of ``x``/``dt``/... that step ``t`` reads: ``perm[b, t]`` (or ``t``), as the offset
+    type. Steps past the end (the last chunk's tail, the prefetch after a chunk's last step)
+    read row ``perm[L-1]``: clamped, not masked, so the row loads stay in bounds without a scalar
+    condition in their masks (Triton 3.9 interpreter, kernels/_utils.py); the step mask zeroes
+    what they would add."""
     t_in = tl.minimum(t, L - 1)
     if HAS_PERM:
-        r = tl.load(perm_ptr + b * s_pb + t_in * s_pl).to(tl.int64)
+        r = tl.load(perm_ptr + b * s_pb + t_in * s_pl)
     else:
-        r = t_in.to(tl.int64)
-    xv = tl.load(x_ptr + b * s_xb + r * s_xl + d_offs * s_xd, mask=tmask, other=0.0).to(A2.dtype)
-    dv = tl.load(dt_ptr + b * s_tb + r * s_tl + d_offs * s_td, mask=tmask, other=0.0).to(A2.dtype)
+        r = t_in
+    if OFFS64:
+        r = r.to(tl.int64)
+    else:
+        r = r.to(tl.int32)
+    return r
+
+
+@triton.jit
+def _load_row(r, t, L, b, x_ptr, s_xb, s_xl, s_xd, dt_ptr, s_tb, s_tl, s_td,
+              Bm_ptr, s_bb, s_bl, s_bn, g_off, d_offs, n_offs, dmask, nmask,
+              EVEN_D: tl.constexpr, EVEN_N: tl.constexpr):
+    """``x[r], dt[r]`` (``[BLOCK_D]``, storage dtype) and the ``[BLOCK_N]`` row ``Bm[r]`` (the
+    same for every channel of the block: a broadcast), and the step mask. The row is always in
+    bounds (:func:`_row_of` clamps it), so the loads are masked only where a block overhangs
+    ``D`` or ``N``: a full block loads with no predicate and no zero-fill."""
+    tmask = dmask & (tl.full(d_offs.shape, t, tl.int32) < L)
+    x_p = x_ptr + b * s_xb + r * s_xl + d_offs * s_xd
+    dt_p = dt_ptr + b * s_tb + r * s_tl + d_offs * s_td
+    if EVEN_D:
+        xv = tl.load(x_p)
+        dv = tl.load(dt_p)
+    else:
+        xv = tl.load(x_p, mask=dmask, other=0.0)
+        dv = tl.load(dt_p, mask=dmask, other=0.0)
+    b_p = Bm_ptr + b * s_bb + g_off + r * s_bl + n_offs * s_bn
+    if EVEN_N:
+        bv = tl.load(b_p)
+    else:
+        bv = tl.load(b_p, mask=nmask, other=0.0)
+    return xv, dv, bv, tmask
+
+
+@triton.jit
+def _load_vec(ptr, off, offs, mask, EVEN: tl.constexpr):
+    """A ``[BLOCK]`` row at ``ptr + off + offs``: unmasked when the block is full."""
+    if EVEN:
+        v = tl.load(ptr + off + offs)
+    else:
+        v = tl.load(ptr + off + offs, mask=mask, other=0.0)
+    return v
+
+
+@triton.jit
+def _advance(h, A2, bias, n_offs, xv, dv, bv, tmask, POLY_STATES: tl.constexpr,
+             DELTA_SOFTPLUS: tl.constexpr, HAS_DT_BIAS: tl.constexpr):
+    """One step of the recurrence on loaded inputs (a masked step is a no-op: delta 0, decay 1,
+    input 0), shared by pass 1 and pass 3 so both compute the state with the same operations.
+    Returns the new state and ``x``, ``delta`` in the compute dtype."""
+    cdt = A2.dtype
+    xv = xv.to(cdt)
+    dv = dv.to(cdt)
     if HAS_DT_BIAS:
         dv += bias
     if DELTA_SOFTPLUS:
         dv = _softplus(dv)
+    # A masked step (the last chunk's tail) re-reads row perm[L-1]: zero its delta (decay 1) and
+    # its x (so an inf there cannot become 0 * inf = NaN in last_state).
     dv = tl.where(tmask, dv, 0.0)
-    # One [BLOCK_N] row, the same for every channel of the block (one group): a broadcast.
-    bv = tl.load(Bm_ptr + b * s_bb + g_off + r * s_bl + n_offs * s_bn, mask=nmask, other=0.0).to(A2.dtype)
-    h = tl.exp2(dv[None, :] * A2) * h + (dv * xv)[None, :] * bv[:, None]
-    return h, r, tmask, xv, dv
+    xv = tl.where(tmask, xv, 0.0)
+    h = _decay(dv[None, :] * A2, n_offs, POLY_STATES) * h + (dv * xv)[None, :] * bv.to(cdt)[:, None]
+    return h, xv, dv
+
+
+def _alike(args: dict, *prefixes: str) -> bool:
+    """Whether the given tensors among those whose stride arguments start with ``prefixes``
+    (two or more) have equal strides, axis by axis."""
+    ptrs = {"s_x": "x_ptr", "s_t": "dt_ptr", "s_y": "y_ptr", "s_z": "z_ptr", "s_b": "Bm_ptr",
+            "s_c": "Cm_ptr"}
+    sets = []
+    for p in prefixes:
+        names = sorted(k for k in args if k.startswith(p) and len(k) == len(p) + 1)
+        if names and args.get(ptrs[p]) is not None:
+            sets.append(tuple(args[k] for k in names))
+    return len(sets) > 1 and all(s == sets[0] for s in sets)
 
 
 _HEURISTICS = {
+    # Full channel / state blocks: the step loads need no mask (kernels' _load_row).
+    "EVEN_D": lambda args: args["D"] % args["BLOCK_D"] == 0,
+    "EVEN_N": lambda args: args["N"] == args["BLOCK_N"],
     "HAS_PERM": lambda args: args["perm_ptr"] is not None,
+    # x and dt (and, in pass 3, y, z) laid out alike, as the model's contiguous (B, L, D) tensors
+    # are; Bm and Cm alike (two views of one projection): the kernel then computes each row
+    # offset once for all of them (fewer address instructions a step).
+    "ROWS_ALIKE": lambda args: _alike(args, "s_x", "s_t", "s_y", "s_z"),
+    "BC_ALIKE": lambda args: _alike(args, "s_b", "s_c"),
     "HAS_DT_BIAS": lambda args: args["dt_bias_ptr"] is not None,
 }
 
@@ -264,7 +423,13 @@ def _sass_scan_chunk_state_kernel(
     dsum_ptr,  # (B, NCHUNK, D) out: sum of delta over the chunk
     L, D, N, GROUP_D, NCHUNK,
     CHUNK: tl.constexpr,
-    NUM_STAGES: tl.constexpr,
+    POLY_STATES: tl.constexpr,
+    OFFS64: tl.constexpr,
+    UNROLL: tl.constexpr,
+    EVEN_D: tl.constexpr,
+    EVEN_N: tl.constexpr,
+    ROWS_ALIKE: tl.constexpr,
+    BC_ALIKE: tl.constexpr,
     DELTA_SOFTPLUS: tl.constexpr,
     IS_FP64: tl.constexpr,
     HAS_PERM: tl.constexpr,
@@ -274,22 +439,40 @@ def _sass_scan_chunk_state_kernel(
 ):
     pid_c = tl.program_id(0)
     pid_d = tl.program_id(1)
-    b = tl.program_id(2).to(tl.int64)
+    b = tl.program_id(2)
+    if OFFS64:
+        b = b.to(tl.int64)
     cdt = tl.float64 if IS_FP64 else tl.float32
+    if ROWS_ALIKE:  # the same expressions: one row offset for both (common subexpressions)
+        s_tb, s_tl, s_td = s_xb, s_xl, s_xd
     d_offs, n_offs, dmask, nmask, nd_mask, A2, bias = _load_params(
         A_ptr, dt_bias_ptr, s_ad, s_an, s_bias, pid_d, D, N, cdt, HAS_DT_BIAS, BLOCK_D, BLOCK_N)
     # The launcher keeps a channel block inside one group (BLOCK_D divides GROUP_D).
-    g_off = ((pid_d * BLOCK_D) // GROUP_D).to(tl.int64) * s_bg
+    group = (pid_d * BLOCK_D) // GROUP_D
+    if OFFS64:
+        group = group.to(tl.int64)
+    g_off = group * s_bg
 
     t0 = pid_c * CHUNK
     h = tl.zeros([BLOCK_N, BLOCK_D], dtype=cdt)
     dsum = tl.zeros([BLOCK_D], dtype=cdt)
-    for i in tl.range(0, CHUNK, num_stages=NUM_STAGES):
-        h, r, tmask, xv, dv = _scan_step(
-            h, A2, bias, t0 + i, L, b, perm_ptr, s_pb, s_pl, x_ptr, s_xb, s_xl, s_xd,
-            dt_ptr, s_tb, s_tl, s_td, Bm_ptr, s_bb, s_bl, s_bn, g_off, d_offs, n_offs, dmask,
-            nmask, DELTA_SOFTPLUS, HAS_PERM, HAS_DT_BIAS)
-        dsum += dv
+    # Software pipeline in registers: step i computes on the row loaded during step i - 1 and
+    # issues the loads of step i + 1 (and the perm entry of step i + 2), so a load has a whole
+    # step of other warps' work to arrive (see "Register prefetch" in the module docstring).
+    r_next = _row_of(perm_ptr, s_pb, s_pl, b, t0 + 1, L, HAS_PERM, OFFS64)
+    xv, dv, bv, tmask = _load_row(
+        _row_of(perm_ptr, s_pb, s_pl, b, t0, L, HAS_PERM, OFFS64), t0, L, b, x_ptr, s_xb, s_xl,
+        s_xd, dt_ptr, s_tb, s_tl, s_td, Bm_ptr, s_bb, s_bl, s_bn, g_off, d_offs, n_offs, dmask, nmask, EVEN_D, EVEN_N)
+    for i in tl.range(0, CHUNK, loop_unroll_factor=UNROLL):
+        t = t0 + i
+        xn, dn, bn, mn = _load_row(r_next, t + 1, L, b, x_ptr, s_xb, s_xl, s_xd, dt_ptr, s_tb,
+                                   s_tl, s_td, Bm_ptr, s_bb, s_bl, s_bn, g_off, d_offs, n_offs,
+                                   dmask, nmask, EVEN_D, EVEN_N)
+        r_next = _row_of(perm_ptr, s_pb, s_pl, b, t + 2, L, HAS_PERM, OFFS64)
+        h, xc, dc = _advance(h, A2, bias, n_offs, xv, dv, bv, tmask, POLY_STATES, DELTA_SOFTPLUS,
+                             HAS_DT_BIAS)
+        dsum += dc
+        xv, dv, bv, tmask = xn, dn, bn, mn
 
     row = (b * NCHUNK + pid_c) * N
     tl.store(state_ptr + (row + n_offs[:, None]) * D + d_offs[None, :], h, mask=nd_mask)
@@ -365,7 +548,13 @@ def _sass_scan_fwd_kernel(
     last_ptr,  # (B, D, N) out: the state after step L-1, or None
     L, D, N, GROUP_D, NCHUNK,
     CHUNK: tl.constexpr,
-    NUM_STAGES: tl.constexpr,
+    POLY_STATES: tl.constexpr,
+    OFFS64: tl.constexpr,
+    UNROLL: tl.constexpr,
+    EVEN_D: tl.constexpr,
+    EVEN_N: tl.constexpr,
+    ROWS_ALIKE: tl.constexpr,
+    BC_ALIKE: tl.constexpr,
     DELTA_SOFTPLUS: tl.constexpr,
     IS_FP64: tl.constexpr,
     HAS_INIT: tl.constexpr,
@@ -380,12 +569,23 @@ def _sass_scan_fwd_kernel(
 ):
     pid_c = tl.program_id(0)
     pid_d = tl.program_id(1)
-    b = tl.program_id(2).to(tl.int64)
+    b = tl.program_id(2)
+    if OFFS64:
+        b = b.to(tl.int64)
     cdt = tl.float64 if IS_FP64 else tl.float32
+    if ROWS_ALIKE:  # the same expressions: one row offset for all (common subexpressions)
+        s_tb, s_tl, s_td = s_xb, s_xl, s_xd
+        s_yb, s_yl, s_yd = s_xb, s_xl, s_xd
+        if HAS_Z:
+            s_zb, s_zl, s_zd = s_xb, s_xl, s_xd
+    if BC_ALIKE:
+        s_cb, s_cg, s_cl, s_cn = s_bb, s_bg, s_bl, s_bn
     d_offs, n_offs, dmask, nmask, nd_mask, A2, bias = _load_params(
         A_ptr, dt_bias_ptr, s_ad, s_an, s_bias, pid_d, D, N, cdt, HAS_DT_BIAS, BLOCK_D, BLOCK_N)
     # The launcher keeps a channel block inside one group (BLOCK_D divides GROUP_D).
-    group = ((pid_d * BLOCK_D) // GROUP_D).to(tl.int64)
+    group = (pid_d * BLOCK_D) // GROUP_D
+    if OFFS64:
+        group = group.to(tl.int64)
     g_off = group * s_bg
     gc_off = group * s_cg
     if HAS_D:
@@ -402,21 +602,40 @@ def _sass_scan_fwd_kernel(
         h = tl.zeros([BLOCK_N, BLOCK_D], dtype=cdt)
 
     t0 = pid_c * CHUNK
-    for i in tl.range(0, CHUNK, num_stages=NUM_STAGES):
-        h, r, tmask, xv, dv = _scan_step(
-            h, A2, bias, t0 + i, L, b, perm_ptr, s_pb, s_pl, x_ptr, s_xb, s_xl, s_xd,
-            dt_ptr, s_tb, s_tl, s_td, Bm_ptr, s_bb, s_bl, s_bn, g_off, d_offs, n_offs, dmask,
-            nmask, DELTA_SOFTPLUS, HAS_PERM, HAS_DT_BIAS)
-        cv = tl.load(Cm_ptr + b * s_cb + gc_off + r * s_cl + n_offs * s_cn, mask=nmask, other=0.0).to(cdt)
-        yv = tl.sum(h * cv[:, None], axis=0)
-        if HAS_D:
-            yv += xv * dskip
+    # The register pipeline of pass 1, with Cm and z in it too.
+    r = _row_of(perm_ptr, s_pb, s_pl, b, t0, L, HAS_PERM, OFFS64)
+    r_next = _row_of(perm_ptr, s_pb, s_pl, b, t0 + 1, L, HAS_PERM, OFFS64)
+    xv, dv, bv, tmask = _load_row(r, t0, L, b, x_ptr, s_xb, s_xl, s_xd, dt_ptr, s_tb, s_tl, s_td,
+                                  Bm_ptr, s_bb, s_bl, s_bn, g_off, d_offs, n_offs, dmask, nmask, EVEN_D, EVEN_N)
+    cv = _load_vec(Cm_ptr, b * s_cb + gc_off + r * s_cl, n_offs * s_cn, nmask, EVEN_N)
+    if HAS_Z:
+        zv = _load_vec(z_ptr, b * s_zb + r * s_zl, d_offs * s_zd, dmask, EVEN_D)
+    for i in tl.range(0, CHUNK, loop_unroll_factor=UNROLL):
+        t = t0 + i
+        xn, dn, bn, mn = _load_row(r_next, t + 1, L, b, x_ptr, s_xb, s_xl, s_xd, dt_ptr, s_tb,
+                                   s_tl, s_td, Bm_ptr, s_bb, s_bl, s_bn, g_off, d_offs, n_offs,
+                                   dmask, nmask, EVEN_D, EVEN_N)
+        cn = _load_vec(Cm_ptr, b * s_cb + gc_off + r_next * s_cl, n_offs * s_cn, nmask, EVEN_N)
         if HAS_Z:
-            zv = tl.load(z_ptr + b * s_zb + r * s_zl + d_offs * s_zd, mask=tmask, other=0.0).to(cdt)
-            yv = yv * (zv / (1.0 + tl.exp2(-zv * 1.4426950408889634)))
+            zn = _load_vec(z_ptr, b * s_zb + r_next * s_zl, d_offs * s_zd, dmask, EVEN_D)
+        r_nn = _row_of(perm_ptr, s_pb, s_pl, b, t + 2, L, HAS_PERM, OFFS64)
+
+        h, xc, dc = _advance(h, A2, bias, n_offs, xv, dv, bv, tmask, POLY_STATES, DELTA_SOFTPLUS,
+                             HAS_DT_BIAS)
+        yv = tl.sum(h * cv.to(cdt)[:, None], axis=0)
+        if HAS_D:
+            yv += xc * dskip
+        if HAS_Z:
+            zc = zv.to(cdt)
+            yv = yv * (zc / (1.0 + tl.exp2(-zc * 1.4426950408889634)))
         if OUT_BF16:
             yv = _round_to_bf16(yv.to(tl.float32))
         tl.store(y_ptr + b * s_yb + r * s_yl + d_offs * s_yd, yv.to(y_ptr.dtype.element_ty), mask=tmask)
+
+        xv, dv, bv, tmask, cv = xn, dn, bn, mn, cn
+        if HAS_Z:
+            zv = zn
+        r, r_next = r_next, r_nn
 
     if HAS_LAST:
         is_last = tl.full([BLOCK_N, BLOCK_D], pid_c, tl.int32) == NCHUNK - 1
@@ -472,24 +691,29 @@ def sass_scan_fwd(
     if last_state is not None:
         assert last_state.shape == (batch, dim, nstate) and last_state.is_contiguous()
     common = dict(DELTA_SOFTPLUS=bool(delta_softplus), IS_FP64=is_fp64, BLOCK_D=cfg["BLOCK_D"],
-                  BLOCK_N=cfg["BLOCK_N"], num_warps=cfg["num_warps"], CHUNK=chunk,
-                  NUM_STAGES=_num_stages())
+                  BLOCK_N=cfg["BLOCK_N"], num_warps=cfg["num_warps"], CHUNK=chunk)
+    poly = cfg["BLOCK_N"] == 16 and not is_fp64
+    common["UNROLL"] = LOOP_UNROLL if chunk % LOOP_UNROLL == 0 else 1
     perm_s = tuple(perm.stride()) if perm is not None else (0, 0)
     bias_s = dt_bias.stride(0) if dt_bias is not None else 0
     x_args = (x, *x.stride(), dt, *dt.stride(), A, *A.stride(), Bm4, Bm4.stride(0), Bm4.stride(1),
               Bm4.stride(2), Bm4.stride(3))
     # Triton launches on the current CUDA device, not on the tensors' (kernels/_utils.on_device).
     with on_device(x.device):
+        states = dsum = None
         if nchunk > 1:
             states = torch.empty(batch, nchunk, nstate, dim, device=x.device, dtype=sdt)
             dsum = torch.empty(batch, nchunk, dim, device=x.device, dtype=sdt)
+        offs64 = _needs_int64(x, dt, Bm4, Cm4, z, y, perm, states, last_state)
+        if nchunk > 1:
             # The last chunk's end state is never used: pass 1 skips it.
             _sass_scan_chunk_state_kernel[(nchunk - 1, n_dblk, batch)](
                 *x_args, perm, *perm_s, dt_bias, bias_s, states, dsum,
-                seqlen, dim, nstate, group_d, nchunk, **common,
+                seqlen, dim, nstate, group_d, nchunk, OFFS64=offs64,
+                POLY_STATES=POLY_STATES_PASS1 if poly else 0, **common,
             )
             n_elem = nstate * dim
-            ccfg = _carry_config(n_elem)
+            ccfg = _carry_config(n_elem, nchunk)
             _sass_scan_carry_kernel[(cdiv(n_elem, ccfg["BLOCK_E"]), batch)](
                 A, *A.stride(), states, dsum, dim, nstate, nchunk, IS_FP64=is_fp64, **ccfg)
         else:
@@ -500,7 +724,8 @@ def sass_scan_fwd(
             z, *(z.stride() if z is not None else (0, 0, 0)),
             dt_bias, bias_s, states, y, *y.stride(), last_state,
             seqlen, dim, nstate, group_d, nchunk,
-            HAS_INIT=nchunk > 1, OUT_BF16=x.dtype == torch.bfloat16, **common,
+            HAS_INIT=nchunk > 1, OUT_BF16=x.dtype == torch.bfloat16, OFFS64=offs64,
+            POLY_STATES=POLY_STATES_PASS3 if poly else 0, **common,
         )
     return y
 
