@@ -105,10 +105,10 @@ MIN_CHUNK = 8
 INTERPRETER_CHUNK = 8
 #: Chunk tile of the carry scan (chunks composed per associative scan).
 CARRY_MAX_BLOCK_C = 1024
-#: Decays per step computed on the FMA pipe instead of the MUFU (``_exp2_fma``), per pass, for
-#: fp32 at BLOCK_N = 16: chosen from ``samic-fast bench --static`` so that each pass's MUFU time
-#: and issue time come out about equal (each decay moved saves 8 MUFU cycles a warp and costs
-#: about 11 issue cycles).
+#: States per channel whose decays are computed on the FMA pipe instead of the MUFU
+#: (``_exp2_fma``), per pass (not in fp64): chosen with ``samic-fast bench --static`` at N = 16
+#: so that each pass's MUFU time and issue time come out about equal (each decay moved saves 8
+#: MUFU cycles a warp and costs about 11 issue cycles).
 POLY_STATES_PASS1 = 2
 POLY_STATES_PASS3 = 1
 #: Steps per iteration of the compiled step loops: unrolled by two, the registers the prefetch
@@ -692,7 +692,7 @@ def sass_scan_fwd(
         assert last_state.shape == (batch, dim, nstate) and last_state.is_contiguous()
     common = dict(DELTA_SOFTPLUS=bool(delta_softplus), IS_FP64=is_fp64, BLOCK_D=cfg["BLOCK_D"],
                   BLOCK_N=cfg["BLOCK_N"], num_warps=cfg["num_warps"], CHUNK=chunk)
-    poly = cfg["BLOCK_N"] == 16 and not is_fp64
+    poly = not is_fp64  # at any N: the first states of each block (all of them when N <= 2)
     common["UNROLL"] = LOOP_UNROLL if chunk % LOOP_UNROLL == 0 else 1
     perm_s = tuple(perm.stride()) if perm is not None else (0, 0)
     bias_s = dt_bias.stride(0) if dt_bias is not None else 0
