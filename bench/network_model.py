@@ -33,6 +33,11 @@ Model (constants in :mod:`samic_fast.bench.hardware`)
   (each op's CPU dispatch plus ``cudaLaunchKernel``; a batch-1 codec of many small ops is
   host-bound when the GPU work is shorter) or :data:`~samic_fast.bench.hardware.GRAPH_LAUNCH_US`
   for the same kernels replayed as one CUDA graph.
+- **Layouts as on CUDA:** meta kernels differ from CUDA's in two ways that change the launch
+  count, and the recorder corrects both: a convolution of a channels_last input returns a
+  channels_last output (cuDNN's choice; meta returns contiguous), so the copies and views after it
+  are CUDA's; and ``native_layer_norm`` of a non-contiguous input records the copy its CUDA kernel
+  makes first (``expect_contiguous``).
 - The parts run one after another on one stream; a direction's time is the sum of its parts.
 
 Directions (:meth:`samic_fast.model.SAMIC.compress` / ``decompress``): encode = g_a, SVD-RRM,
@@ -62,9 +67,9 @@ from .hardware import (EAGER_LAUNCH_US, GRAPH_LAUNCH_US, H100, GPU, TARGET_4K_MS
 
 #: Microseconds per dependent step (column) of a GPU SVD; an assumption, to be measured.
 SVD_STEP_US = 20.0
-#: Launches per call of the launchers when they are not captured (one kernel + partial.sum +
-#: three clones, positional tables not counted; hist, start, scatter).
-CLUSTER_ASSIGN_LAUNCHES = 5
+#: Launches per call of the launchers when they are not captured (the assignment kernel and its
+#: integer sums; the positional tables are cached per resolution; hist, start, scatter).
+CLUSTER_ASSIGN_LAUNCHES = 2
 SCAN_ORDER_LAUNCHES = 3
 #: Parts of the network in call order, and which run in each direction.
 PARTS = ("g_a", "svd_rrm", "h_a", "h_s", "context", "g_s")
@@ -82,6 +87,8 @@ LAUNCH_MODES = {"eager": EAGER_LAUNCH_US, "graph": GRAPH_LAUNCH_US}
 _NO_KERNEL = {"empty", "empty_like", "new_empty", "empty_strided", "new_empty_strided", "detach",
               "alias", "lift_fresh", "_local_scalar_dense", "_unsafe_view"}
 _CONV = {"convolution", "_convolution", "cudnn_convolution", "convolution_overrideable"}
+#: ATen ops whose CUDA kernels copy a non-contiguous input first (layer_norm_cuda).
+_CONTIGUOUS_INPUT = {"native_layer_norm"}
 _MATMUL = {"mm", "addmm", "bmm", "baddbmm"}
 
 ScanUs = Callable[[int, int, int], tuple[float, int]]
@@ -122,6 +129,12 @@ def _nbytes(t: torch.Tensor) -> int:
         return dense
 
 
+def _channels_last(t: torch.Tensor) -> bool:
+    """Whether ``t`` is channels_last and not also contiguous (``suggest_memory_format``)."""
+    return (isinstance(t, torch.Tensor) and t.dim() == 4 and not t.is_contiguous()
+            and t.is_contiguous(memory_format=torch.channels_last))
+
+
 def svd_flops(m: int, n: int) -> float:
     k = min(m, n)
     return 6.0 * max(m, n) * k * k + 20.0 * k ** 3
@@ -149,8 +162,18 @@ class OpRecorder(TorchDispatchMode):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         name = func.overloadpacket.__name__
+        if name in _CONV and _channels_last(args[0]):
+            # Meta convolutions always return contiguous tensors; CUDA's (cuDNN, depthwise
+            # included) return channels_last for a channels_last input, and every copy or view
+            # downstream depends on it. (Ops called here are not recorded: the mode is off.)
+            out = out.contiguous(memory_format=torch.channels_last)
         if self.paused or func.is_view or name in _NO_KERNEL:
             return out
+        if name in _CONTIGUOUS_INPUT and not args[0].is_contiguous():
+            # A copy the CUDA kernel makes inside the op (``input.expect_contiguous()``), which the
+            # meta kernel does not: one more launch, reading and writing the input.
+            self.ops.append(Op(self.part, f"{name} (input copy)", self.kind or "other",
+                               nbytes=2 * args[0].numel() * args[0].element_size()))
         ins = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
         outs = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
         nbytes = sum(map(_nbytes, ins)) + sum(map(_nbytes, outs))
@@ -197,10 +220,13 @@ def recorded_sass(rec: OpRecorder, scan_us: ScanUs, capture_sass: bool = False) 
             meta = dict(device="meta")
             ca_args = [torch.empty(b, cfg.c_sem, h, w, **meta), self.centers.detach().to("meta")]
             if len(torch.ops.samic_fast.cluster_assign.default._schema.arguments) == 4:
-                # The kernel takes the positional tables (issue 10: kernels/ import nothing).
+                # The kernel takes the positional tables (issue 10: kernels/ import nothing). The
+                # ops layer builds them once per resolution and caches them
+                # (custom_ops._positional_tables): no launches per call, so none recorded here.
                 from samic_fast.ref import positional_tables
 
-                ca_args += positional_tables(h, w, cfg.c_sem, "meta")
+                with rec.pause():
+                    ca_args += positional_tables(h, w, cfg.c_sem, "meta")
             _captured(rec, "cluster_assign", "samic_fast::cluster_assign", *ca_args)
             k = cfg.num_clusters
             _captured(rec, "scan_order", "samic_fast::scan_order", torch.empty(b, L, dtype=torch.int32, **meta),
@@ -233,7 +259,13 @@ def walk(config, height: int, width: int, scan_us: ScanUs, capture_sass: bool = 
     (``capture_sass``: the SASS launchers' real launches, needs Triton's compiler)."""
     from samic_fast.complexity import meta_model
 
+    from samic_fast.sass import SASS
+
     m = meta_model(config)
+    with torch.no_grad():  # steady state: eval-time constants cached, as after a codec's first image
+        for sass in m.modules():
+            if isinstance(sass, SASS):
+                sass.scan_A()
     rec = OpRecorder()
     x = torch.zeros(1, 3, height, width, device="meta")
     with torch.no_grad(), recorded_sass(rec, scan_us, capture_sass), rec:

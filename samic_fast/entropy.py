@@ -33,16 +33,11 @@ import torch.nn.functional as F
 
 from samic_fast.config import SAMICConfig, SASSConfig
 from samic_fast.entropy_params import ParamGuard
-from samic_fast.samb import SAMB
+from samic_fast.samb import samb_stack
 
 # Numerical range of the predicted log-scales: exp(-5) is far below the scale table's lower
 # bound (0.11), exp(6) = 403 above its top (256); the clamp only stops overflow early in training.
 LOG_SCALE_MIN, LOG_SCALE_MAX = -5.0, 6.0
-
-
-# ---------------------------------------------------------------- SAMB stacks
-def samb_stack(dim: int, depth: int, config: SASSConfig) -> list[nn.Module]:
-    return [SAMB(dim, config) for _ in range(depth)]
 
 
 # ---------------------------------------------------------------- checkerboard
