@@ -38,6 +38,9 @@ Model (constants in :mod:`samic_fast.bench.hardware`)
   channels_last output (cuDNN's choice; meta returns contiguous), so the copies and views after it
   are CUDA's; and ``native_layer_norm`` of a non-contiguous input records the copy its CUDA kernel
   makes first (``expect_contiguous``).
+- **Attention** (the context model's window attention): one fused kernel, as CUDA's
+  memory-efficient ``scaled_dot_product_attention`` (see :func:`fused_attention`).
+- **Steady state:** the walk records the second of two passes, so per-resolution caches are warm.
 - The parts run one after another on one stream; a direction's time is the sum of its parts.
 
 Directions (:meth:`samic_fast.model.SAMIC.compress` / ``decompress``): encode = g_a, SVD-RRM,
@@ -216,7 +219,9 @@ def recorded_sass(rec: OpRecorder, scan_us: ScanUs, capture_sass: bool = False) 
         b, h, w, _ = x.shape
         self.semantic(x.permute(0, 3, 1, 2))
         cfg, L = self.config, h * w
-        if capture_sass:
+        if rec.paused:
+            pass
+        elif capture_sass:
             meta = dict(device="meta")
             ca_args = [torch.empty(b, cfg.c_sem, h, w, **meta), self.centers.detach().to("meta")]
             if len(torch.ops.samic_fast.cluster_assign.default._schema.arguments) == 4:
@@ -244,9 +249,10 @@ def recorded_sass(rec: OpRecorder, scan_us: ScanUs, capture_sass: bool = False) 
 
     def sass_scan(x, dt, A, Bm, Cm, perm, *args, **kwargs):
         b, L, d = x.shape
-        us, launches = scan_us(b * L, d, A.shape[-1])
-        rec.ops.append(Op(rec.part, f"sass_scan L={L} D={d}", "sass_scan", launches=launches,
-                          kernel_us=us))
+        if not rec.paused:
+            us, launches = scan_us(b * L, d, A.shape[-1])
+            rec.ops.append(Op(rec.part, f"sass_scan L={L} D={d}", "sass_scan", launches=launches,
+                              kernel_us=us))
         with rec.pause():
             return torch.empty_like(x)
 
@@ -254,21 +260,41 @@ def recorded_sass(rec: OpRecorder, scan_us: ScanUs, capture_sass: bool = False) 
         yield
 
 
+@contextlib.contextmanager
+def fused_attention(rec: OpRecorder) -> Iterator[None]:
+    """``F.scaled_dot_product_attention`` as the one kernel CUDA runs (memory-efficient attention
+    takes fp32 and an additive mask), not the ten-op math path that meta tensors decompose into:
+    ``4 * B * heads * Lq * Lk * d`` FLOPs, q, k, v, the mask and the output read or written once."""
+    import torch.nn.functional as F
+
+    def attention(q, k, v, attn_mask=None, *args, **kwargs):
+        with rec.pause():
+            out = q.new_empty(*q.shape[:-1], v.shape[-1])
+        if not rec.paused:
+            tensors = [t for t in (q, k, v, attn_mask, out) if t is not None]
+            flops = 2.0 * math.prod(q.shape[:-1]) * k.shape[-2] * (q.shape[-1] + v.shape[-1])
+            rec.ops.append(Op(rec.part, "scaled_dot_product_attention", "attention", flops=flops,
+                              nbytes=sum(map(_nbytes, tensors))))
+        return out
+
+    with mock.patch.object(F, "scaled_dot_product_attention", attention):
+        yield
+
+
 def walk(config, height: int, width: int, scan_us: ScanUs, capture_sass: bool = False) -> list[Op]:
     """Every kernel of one pass through each part of the network on a ``height x width`` image
-    (``capture_sass``: the SASS launchers' real launches, needs Triton's compiler)."""
+    (``capture_sass``: the SASS launchers' real launches, needs Triton's compiler).
+
+    Steady state: one unrecorded pass runs first, so what the modules cache per resolution in
+    eval (``A = -exp(A_log)``, the window attention's masks) is cached, as in a codec that has
+    coded one image before."""
     from samic_fast.complexity import meta_model
 
-    from samic_fast.sass import SASS
-
     m = meta_model(config)
-    with torch.no_grad():  # steady state: eval-time constants cached, as after a codec's first image
-        for sass in m.modules():
-            if isinstance(sass, SASS):
-                sass.scan_A()
     rec = OpRecorder()
     x = torch.zeros(1, 3, height, width, device="meta")
-    with torch.no_grad(), recorded_sass(rec, scan_us, capture_sass), rec:
+
+    def one_pass() -> None:
         rec.part = "g_a"
         y = m.g_a(x)
         rec.part = "svd_rrm"
@@ -285,6 +311,11 @@ def walk(config, height: int, width: int, scan_us: ScanUs, capture_sass: bool = 
         y_hat, _ = m.context(y, psi, lambda v, scales, means=None: (v, ones))
         rec.part = "g_s"
         m.g_s(y_hat)
+
+    with torch.no_grad(), recorded_sass(rec, scan_us, capture_sass), fused_attention(rec), rec:
+        with rec.pause():
+            one_pass()
+        one_pass()
     return rec.ops
 
 

@@ -123,3 +123,15 @@ def test_steady_state_samb_launches():
                     "convolution", "silu", "convolution", "silu", "convolution",
                     "cluster_assign", "scan_order", "mm", "mm", body[14], "native_layer_norm", "mm", "add"]
     assert body[14].startswith("sass_scan")
+
+
+def test_attention_is_one_fused_kernel():
+    rec = nm.OpRecorder()
+    q = torch.empty(6, 2, 16, 4, device="meta")
+    mask = torch.empty(6, 2, 16, 16, device="meta")
+    with torch.no_grad(), nm.fused_attention(rec), rec:
+        out = torch.nn.functional.scaled_dot_product_attention(q, q, q, attn_mask=mask)
+    assert out.shape == q.shape
+    (op,) = rec.ops
+    assert op.kind == "attention" and op.flops == 4 * 6 * 2 * 16 * 16 * 4
+    assert op.nbytes == 4 * (4 * q.numel() + mask.numel())
