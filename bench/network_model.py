@@ -71,7 +71,8 @@ from .hardware import (EAGER_LAUNCH_US, GRAPH_LAUNCH_US, H100, GPU, TARGET_4K_MS
 #: Microseconds per dependent step (column) of a GPU SVD; an assumption, to be measured.
 SVD_STEP_US = 20.0
 #: Launches per call of the launchers when they are not captured (the assignment kernel and its
-#: integer sums; the positional tables are cached per resolution; hist, start, scatter).
+#: integer sums; the positional tables are cached per resolution; hist, start, scatter: at most,
+#: small images skip hist, which the captured launchers show).
 CLUSTER_ASSIGN_LAUNCHES = 2
 SCAN_ORDER_LAUNCHES = 3
 #: Parts of the network in call order, and which run in each direction.

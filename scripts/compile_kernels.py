@@ -91,6 +91,8 @@ for cl in ("*i32", "*i64"):
          BLOCK_L=256, BLOCK_K=32), 4, cl[1:])
     comp(SO._scan_order_scatter_kernel, dict(cluster_ptr=cl, start_ptr="*i32", perm_ptr="*i32",
          inv_ptr="*i32", L="i32", K="i32", NBLK="i32", BLOCK_L=256, BLOCK_K=32), 4, cl[1:])
-comp(SO._scan_order_start_kernel, dict(count_ptr="*i64", rowsum_ptr="*i64", colsum_ptr="*i64",
-     hist_ptr="*i32", K="i32", NBLK="i32", BLOCK_K=32, BLOCK_NB=128), 4)
+for cl, fused in itertools.product(("*i32", "*i64"), (False, True)):
+    comp(SO._scan_order_start_kernel, dict(count_ptr="*i64", rowsum_ptr="*i64", colsum_ptr="*i64",
+         hist_ptr="*i32", cluster_ptr=cl, L="i32", K="i32", NBLK="i32", BLOCK_K=32, BLOCK_NB=128,
+         BLOCK_L=256, FUSED_HIST=fused), 4, f"{cl[1:]}_{int(fused)}")
 print(f"triton {triton.__version__}: compiled {n_ok} kernel variants for {target}")
