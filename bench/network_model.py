@@ -33,6 +33,14 @@ Model (constants in :mod:`samic_fast.bench.hardware`)
   (each op's CPU dispatch plus ``cudaLaunchKernel``; a batch-1 codec of many small ops is
   host-bound when the GPU work is shorter) or :data:`~samic_fast.bench.hardware.GRAPH_LAUNCH_US`
   for the same kernels replayed as one CUDA graph.
+- **Layouts as on CUDA:** meta kernels differ from CUDA's in two ways that change the launch
+  count, and the recorder corrects both: a convolution of a channels_last input returns a
+  channels_last output (cuDNN's choice; meta returns contiguous), so the copies and views after it
+  are CUDA's; and ``native_layer_norm`` of a non-contiguous input records the copy its CUDA kernel
+  makes first (``expect_contiguous``).
+- **Attention** (the context model's window attention): one fused kernel, as CUDA's
+  memory-efficient ``scaled_dot_product_attention`` (see :func:`fused_attention`).
+- **Steady state:** the walk records the second of two passes, so per-resolution caches are warm.
 - The parts run one after another on one stream; a direction's time is the sum of its parts.
 
 Directions (:meth:`samic_fast.model.SAMIC.compress` / ``decompress``): encode = g_a, SVD-RRM,
@@ -62,9 +70,10 @@ from .hardware import (EAGER_LAUNCH_US, GRAPH_LAUNCH_US, H100, GPU, TARGET_4K_MS
 
 #: Microseconds per dependent step (column) of a GPU SVD; an assumption, to be measured.
 SVD_STEP_US = 20.0
-#: Launches per call of the launchers when they are not captured (one kernel + partial.sum +
-#: three clones, positional tables not counted; hist, start, scatter).
-CLUSTER_ASSIGN_LAUNCHES = 5
+#: Launches per call of the launchers when they are not captured (the assignment kernel and its
+#: integer sums; the positional tables are cached per resolution; hist, start, scatter: at most,
+#: small images skip hist, which the captured launchers show).
+CLUSTER_ASSIGN_LAUNCHES = 2
 SCAN_ORDER_LAUNCHES = 3
 #: Parts of the network in call order, and which run in each direction.
 PARTS = ("g_a", "svd_rrm", "h_a", "h_s", "context", "g_s")
@@ -82,6 +91,8 @@ LAUNCH_MODES = {"eager": EAGER_LAUNCH_US, "graph": GRAPH_LAUNCH_US}
 _NO_KERNEL = {"empty", "empty_like", "new_empty", "empty_strided", "new_empty_strided", "detach",
               "alias", "lift_fresh", "_local_scalar_dense", "_unsafe_view"}
 _CONV = {"convolution", "_convolution", "cudnn_convolution", "convolution_overrideable"}
+#: ATen ops whose CUDA kernels copy a non-contiguous input first (layer_norm_cuda).
+_CONTIGUOUS_INPUT = {"native_layer_norm"}
 _MATMUL = {"mm", "addmm", "bmm", "baddbmm"}
 
 ScanUs = Callable[[int, int, int], tuple[float, int]]
@@ -122,6 +133,12 @@ def _nbytes(t: torch.Tensor) -> int:
         return dense
 
 
+def _channels_last(t: torch.Tensor) -> bool:
+    """Whether ``t`` is channels_last and not also contiguous (``suggest_memory_format``)."""
+    return (isinstance(t, torch.Tensor) and t.dim() == 4 and not t.is_contiguous()
+            and t.is_contiguous(memory_format=torch.channels_last))
+
+
 def svd_flops(m: int, n: int) -> float:
     k = min(m, n)
     return 6.0 * max(m, n) * k * k + 20.0 * k ** 3
@@ -149,8 +166,18 @@ class OpRecorder(TorchDispatchMode):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         name = func.overloadpacket.__name__
+        if name in _CONV and _channels_last(args[0]):
+            # Meta convolutions always return contiguous tensors; CUDA's (cuDNN, depthwise
+            # included) return channels_last for a channels_last input, and every copy or view
+            # downstream depends on it. (Ops called here are not recorded: the mode is off.)
+            out = out.contiguous(memory_format=torch.channels_last)
         if self.paused or func.is_view or name in _NO_KERNEL:
             return out
+        if name in _CONTIGUOUS_INPUT and not args[0].is_contiguous():
+            # A copy the CUDA kernel makes inside the op (``input.expect_contiguous()``), which the
+            # meta kernel does not: one more launch, reading and writing the input.
+            self.ops.append(Op(self.part, f"{name} (input copy)", self.kind or "other",
+                               nbytes=2 * args[0].numel() * args[0].element_size()))
         ins = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
         outs = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
         nbytes = sum(map(_nbytes, ins)) + sum(map(_nbytes, outs))
@@ -193,14 +220,19 @@ def recorded_sass(rec: OpRecorder, scan_us: ScanUs, capture_sass: bool = False) 
         b, h, w, _ = x.shape
         self.semantic(x.permute(0, 3, 1, 2))
         cfg, L = self.config, h * w
-        if capture_sass:
+        if rec.paused:
+            pass
+        elif capture_sass:
             meta = dict(device="meta")
             ca_args = [torch.empty(b, cfg.c_sem, h, w, **meta), self.centers.detach().to("meta")]
             if len(torch.ops.samic_fast.cluster_assign.default._schema.arguments) == 4:
-                # The kernel takes the positional tables (issue 10: kernels/ import nothing).
+                # The kernel takes the positional tables (issue 10: kernels/ import nothing). The
+                # ops layer builds them once per resolution and caches them
+                # (custom_ops._positional_tables): no launches per call, so none recorded here.
                 from samic_fast.ref import positional_tables
 
-                ca_args += positional_tables(h, w, cfg.c_sem, "meta")
+                with rec.pause():
+                    ca_args += positional_tables(h, w, cfg.c_sem, "meta")
             _captured(rec, "cluster_assign", "samic_fast::cluster_assign", *ca_args)
             k = cfg.num_clusters
             _captured(rec, "scan_order", "samic_fast::scan_order", torch.empty(b, L, dtype=torch.int32, **meta),
@@ -218,9 +250,10 @@ def recorded_sass(rec: OpRecorder, scan_us: ScanUs, capture_sass: bool = False) 
 
     def sass_scan(x, dt, A, Bm, Cm, perm, *args, **kwargs):
         b, L, d = x.shape
-        us, launches = scan_us(b * L, d, A.shape[-1])
-        rec.ops.append(Op(rec.part, f"sass_scan L={L} D={d}", "sass_scan", launches=launches,
-                          kernel_us=us))
+        if not rec.paused:
+            us, launches = scan_us(b * L, d, A.shape[-1])
+            rec.ops.append(Op(rec.part, f"sass_scan L={L} D={d}", "sass_scan", launches=launches,
+                              kernel_us=us))
         with rec.pause():
             return torch.empty_like(x)
 
@@ -228,15 +261,41 @@ def recorded_sass(rec: OpRecorder, scan_us: ScanUs, capture_sass: bool = False) 
         yield
 
 
+@contextlib.contextmanager
+def fused_attention(rec: OpRecorder) -> Iterator[None]:
+    """``F.scaled_dot_product_attention`` as the one kernel CUDA runs (memory-efficient attention
+    takes fp32 and an additive mask), not the ten-op math path that meta tensors decompose into:
+    ``4 * B * heads * Lq * Lk * d`` FLOPs, q, k, v, the mask and the output read or written once."""
+    import torch.nn.functional as F
+
+    def attention(q, k, v, attn_mask=None, *args, **kwargs):
+        with rec.pause():
+            out = q.new_empty(*q.shape[:-1], v.shape[-1])
+        if not rec.paused:
+            tensors = [t for t in (q, k, v, attn_mask, out) if t is not None]
+            flops = 2.0 * math.prod(q.shape[:-1]) * k.shape[-2] * (q.shape[-1] + v.shape[-1])
+            rec.ops.append(Op(rec.part, "scaled_dot_product_attention", "attention", flops=flops,
+                              nbytes=sum(map(_nbytes, tensors))))
+        return out
+
+    with mock.patch.object(F, "scaled_dot_product_attention", attention):
+        yield
+
+
 def walk(config, height: int, width: int, scan_us: ScanUs, capture_sass: bool = False) -> list[Op]:
     """Every kernel of one pass through each part of the network on a ``height x width`` image
-    (``capture_sass``: the SASS launchers' real launches, needs Triton's compiler)."""
+    (``capture_sass``: the SASS launchers' real launches, needs Triton's compiler).
+
+    Steady state: one unrecorded pass runs first, so what the modules cache per resolution in
+    eval (``A = -exp(A_log)``, the window attention's masks) is cached, as in a codec that has
+    coded one image before."""
     from samic_fast.complexity import meta_model
 
     m = meta_model(config)
     rec = OpRecorder()
     x = torch.zeros(1, 3, height, width, device="meta")
-    with torch.no_grad(), recorded_sass(rec, scan_us, capture_sass), rec:
+
+    def one_pass() -> None:
         rec.part = "g_a"
         y = m.g_a(x)
         rec.part = "svd_rrm"
@@ -253,6 +312,11 @@ def walk(config, height: int, width: int, scan_us: ScanUs, capture_sass: bool = 
         y_hat, _ = m.context(y, psi, lambda v, scales, means=None: (v, ones))
         rec.part = "g_s"
         m.g_s(y_hat)
+
+    with torch.no_grad(), recorded_sass(rec, scan_us, capture_sass), fused_attention(rec), rec:
+        with rec.pause():
+            one_pass()
+        one_pass()
     return rec.ops
 
 

@@ -4,8 +4,15 @@ One pass over ``feat``: each program takes a block of pixels, adds the positiona
 the fly, accumulates the dot products with all K centers and both norms channel by channel
 (``feat`` is ``(B, C, H, W)``, so one channel of a pixel block is a contiguous, coalesced load),
 normalises, takes the argmax (ties to the smaller k) and reduces its block's exact integer
-``count``, ``rowsum``, ``colsum`` per cluster into int32 partials. A second, tiny integer
-reduction sums the partials in int64: exact and independent of the order (no float atomics).
+``count``, ``rowsum``, ``colsum`` per cluster into int32 partials. A second, tiny kernel sums the
+partials in int64 straight into the three outputs: exact and independent of the order (no float
+atomics), and two launches a call in all (a ``partial.sum`` and three copies into separate
+outputs would be four more: at the context model's small images launches, not bytes, cost time).
+
+``feat`` may have any channel stride as long as each image's pixels form one strided run
+(``stride(H) == W * stride(W)``): contiguous ``(B, C, H, W)`` and ``channels_last`` (what cuDNN's
+convolutions return for a channels_last input, as in :class:`samic_fast.sass.SemanticBranch`)
+both run without a copy.
 
 The positional encoding is passed in as two small tables, ``pos_row (H, C // 2)`` added to
 channels ``j < C // 2`` and ``pos_col (W, C - C // 2)`` added to the rest (the ops layer builds them
@@ -30,19 +37,25 @@ def _cluster_assign_config(num_clusters: int) -> dict:
     block_k = next_pow2(num_clusters)
     if is_interpreter():
         # Small blocks: several programs per image even at test shapes (multi-block partials).
-        return {"BLOCK_L": 16, "BLOCK_K": block_k, "num_warps": 1}
-    # Keep the (BLOCK_L, BLOCK_K) fp32 score tile at 8K elements: 64 registers a thread at 4 warps.
-    return {"BLOCK_L": max(32, min(256, 8192 // block_k)), "BLOCK_K": block_k, "num_warps": 4}
+        # BLOCK_NB = 2: the sums kernel loops over several tiles of blocks at test shapes.
+        return {"BLOCK_L": 16, "BLOCK_K": block_k, "BLOCK_NB": 2, "num_warps": 1}
+    # Keep the (BLOCK_L, BLOCK_K) fp32 score tile at 8K elements: 64 registers a thread at 4 warps;
+    # the sums kernel's (BLOCK_NB, BLOCK_K) int tiles at 4K.
+    return {"BLOCK_L": max(32, min(256, 8192 // block_k)), "BLOCK_K": block_k,
+            "BLOCK_NB": max(16, 4096 // block_k), "num_warps": 4}
 
 
 @triton.jit
 def _cluster_assign_fwd_kernel(
-    feat_ptr,  # (B, C, H, W) any float dtype
+    feat_ptr,  # (B, C, H, W) any float dtype, strides (SB, SC, W * SL, SL)
     centers_ptr,  # (K, C)
     pos_row_ptr,  # (H, HALF) fp32: added to channel j < HALF of row r
     pos_col_ptr,  # (W, C - HALF) fp32: added to channel j >= HALF of column c
     cluster_ptr,  # (B, L) int32
     partial_ptr,  # (3, B, NBLK, K) int32: count, rowsum, colsum of this block
+    SB,
+    SC,
+    SL,
     C,
     W,
     L,
@@ -71,8 +84,8 @@ def _cluster_assign_fwd_kernel(
     acc = tl.zeros([BLOCK_L, BLOCK_K], dtype=cdt)
     f_sq = tl.zeros([BLOCK_L], dtype=cdt)
     c_sq = tl.zeros([BLOCK_K], dtype=cdt)
-    # Pointer increments (64-bit) instead of c * L: no int32 overflow for large C * L.
-    f_ptrs = feat_ptr + pid_b.to(tl.int64) * C * L + offs
+    # Pointer increments (64-bit) instead of c * SC: no int32 overflow for large C * L.
+    f_ptrs = feat_ptr + pid_b.to(tl.int64) * SB + offs.to(tl.int64) * SL
     c_ptrs = centers_ptr + ks * C
     # `while`, not `for c in range(0, C)`: C is a run-time argument, which Triton 3.6's
     # interpreter cannot take as a `range` bound (kernels/_utils.py, "Triton version compatibility").
@@ -88,7 +101,7 @@ def _cluster_assign_fwd_kernel(
         acc += f[:, None] * cen[None, :]
         f_sq += f * f
         c_sq += cen * cen
-        f_ptrs += L
+        f_ptrs += SC
         c_ptrs += 1
         c += 1
 
@@ -120,6 +133,43 @@ def _cluster_assign_fwd_kernel(
     tl.store(part + 2 * PLANE, csum, mask=kmask)
 
 
+@triton.jit
+def _cluster_sums_kernel(
+    partial_ptr,  # (3, B, NBLK, K) int32
+    count_ptr,  # (B, K) int64
+    rowsum_ptr,  # (B, K) int64
+    colsum_ptr,  # (B, K) int64
+    K,
+    NBLK,
+    PLANE,  # B * NBLK * K
+    BLOCK_NB: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
+    """One program per image: int64 sums of its blocks' partials, tile by tile over blocks."""
+    pid_b = tl.program_id(0)
+    ks = tl.arange(0, BLOCK_K)
+    kmask = ks < K
+    nb = tl.arange(0, BLOCK_NB)
+    cnt = tl.zeros([BLOCK_K], dtype=tl.int64)
+    rsum = tl.zeros([BLOCK_K], dtype=tl.int64)
+    csum = tl.zeros([BLOCK_K], dtype=tl.int64)
+    base = partial_ptr + pid_b.to(tl.int64) * NBLK * K
+    # `while`: NBLK is a run-time bound (kernels/_utils.py, "Triton version compatibility").
+    nb0 = 0
+    while nb0 < NBLK:
+        rows = nb0 + nb
+        ptrs = base + rows[:, None].to(tl.int64) * K + ks[None, :]
+        m = (rows[:, None] < NBLK) & kmask[None, :]
+        cnt += tl.sum(tl.load(ptrs, mask=m, other=0).to(tl.int64), axis=0)
+        rsum += tl.sum(tl.load(ptrs + PLANE, mask=m, other=0).to(tl.int64), axis=0)
+        csum += tl.sum(tl.load(ptrs + 2 * PLANE, mask=m, other=0).to(tl.int64), axis=0)
+        nb0 += BLOCK_NB
+    out = pid_b * K + ks
+    tl.store(count_ptr + out, cnt, mask=kmask)
+    tl.store(rowsum_ptr + out, rsum, mask=kmask)
+    tl.store(colsum_ptr + out, csum, mask=kmask)
+
+
 def cluster_assign_fwd(
     feat: torch.Tensor,
     centers: torch.Tensor,
@@ -131,7 +181,9 @@ def cluster_assign_fwd(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Launch the fused assignment.
 
-    ``feat: (batch, c_sem, height, width)`` contiguous float; ``centers: (K, c_sem)``;
+    ``feat: (batch, c_sem, height, width)`` float, any channel and batch strides with each
+    image's pixels one strided run (``stride(2) == width * stride(3)``: contiguous or
+    channels_last); ``centers: (K, c_sem)``;
     ``pos_row (height, c_sem // 2)``, ``pos_col (width, c_sem - c_sem // 2)`` float32 contiguous:
     the positional encoding, added to the first and second half of the channels; ``norm_eps``
     clamps both norms from below, as the reference does.
@@ -146,16 +198,19 @@ def cluster_assign_fwd(
     nblk = cdiv(seqlen, cfg["BLOCK_L"])
     half = c_sem // 2
     assert pos_row.shape == (height, half) and pos_col.shape == (width, c_sem - half)
+    assert pixels_are_one_run(feat), f"feat's pixels are not one strided run: strides {feat.stride()}"
     if cluster is None:
         cluster = torch.empty(batch, seqlen, device=feat.device, dtype=torch.int32)
     if partial is None:
         partial = torch.empty(3, batch, nblk, k, device=feat.device, dtype=torch.int32)
     assert cluster.shape == (batch, seqlen) and partial.shape == (3, batch, nblk, k)
+    sums = [torch.empty(batch, k, device=feat.device, dtype=torch.int64) for _ in range(3)]
 
     # torch.cuda.device: Triton launches on the current device (see sass_scan_fwd).
     with on_device(feat.device):
         _cluster_assign_fwd_kernel[(nblk, batch)](
             feat, centers.contiguous(), pos_row.contiguous(), pos_col.contiguous(), cluster, partial,
+            feat.stride(0), feat.stride(1), feat.stride(3),
             c_sem, width, seqlen, k, nblk, half, batch * nblk * k,
             NORM_EPS=norm_eps,
             IS_FP64=feat.dtype == torch.float64,
@@ -163,10 +218,20 @@ def cluster_assign_fwd(
             BLOCK_K=cfg["BLOCK_K"],
             num_warps=cfg["num_warps"],
         )
-    # Exact, order-independent integer reduction of the block partials: (3, batch, K) int64.
-    sums = partial.sum(dim=2, dtype=torch.int64)
-    # Separate tensors (custom ops may not return aliasing outputs); (B, K) each, a few bytes.
-    return cluster, sums[0].clone(), sums[1].clone(), sums[2].clone()
+        # Exact, order-independent integer reduction of the block partials into three separate
+        # (B, K) tensors (custom ops may not return aliasing outputs).
+        _cluster_sums_kernel[(batch,)](
+            partial, *sums, k, nblk, batch * nblk * k,
+            BLOCK_NB=cfg["BLOCK_NB"], BLOCK_K=cfg["BLOCK_K"], num_warps=cfg["num_warps"],
+        )
+    return (cluster, *sums)
 
 
-__all__ = ["cluster_assign_fwd"]
+def pixels_are_one_run(feat: torch.Tensor) -> bool:
+    """Whether ``feat (B, C, H, W)``'s pixels of one image and channel are one strided run,
+    ``stride(2) == W * stride(3)`` (true for contiguous and channels_last tensors)."""
+    _, _, height, width = feat.shape
+    return height == 1 or feat.stride(2) == width * feat.stride(3)
+
+
+__all__ = ["cluster_assign_fwd", "pixels_are_one_run"]

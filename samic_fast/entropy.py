@@ -33,16 +33,11 @@ import torch.nn.functional as F
 
 from samic_fast.config import SAMICConfig, SASSConfig
 from samic_fast.entropy_params import ParamGuard
-from samic_fast.samb import SAMB
+from samic_fast.samb import samb_stack
 
 # Numerical range of the predicted log-scales: exp(-5) is far below the scale table's lower
 # bound (0.11), exp(6) = 403 above its top (256); the clamp only stops overflow early in training.
 LOG_SCALE_MIN, LOG_SCALE_MAX = -5.0, 6.0
-
-
-# ---------------------------------------------------------------- SAMB stacks
-def samb_stack(dim: int, depth: int, config: SASSConfig) -> list[nn.Module]:
-    return [SAMB(dim, config) for _ in range(depth)]
 
 
 # ---------------------------------------------------------------- checkerboard
@@ -94,18 +89,44 @@ class WindowBlock(nn.Module):
         rel = (rr[:, None] - rr[None, :] + window - 1) * (2 * window - 1) + (cc[:, None] - cc[None, :] + window - 1)
         self.register_buffer("rel_index", rel, persistent=False)
 
+    def attention_mask(self, h: int, w: int, dtype: torch.dtype, device) -> torch.Tensor:
+        """Additive mask ``(1, windows, heads, ws², ws²)`` of an ``h × w`` input: the relative
+        position bias plus ``-inf`` at padded keys.
+
+        Without autograd it is cached per ``(h, w, dtype, device)``: it depends only on them and
+        on ``rel_bias`` (its storage and version counter are part of the key, so an update is
+        never missed), and building it costs about eight small launches per call. Not state."""
+        if torch.is_grad_enabled() or torch.compiler.is_compiling():
+            return self._attention_mask(h, w, dtype, device)
+        bias = self.rel_bias
+        key = (h, w, dtype, str(device), bias.data_ptr(), bias._version)
+        cache = self.__dict__.setdefault("_mask_cache", {})
+        mask = cache.get(key)
+        if mask is None:
+            if len(cache) >= 16:  # a handful of resolutions per image; never grow without bound
+                cache.clear()
+            mask = cache[key] = self._attention_mask(h, w, dtype, device)
+        return mask
+
+    def _attention_mask(self, h: int, w: int, dtype: torch.dtype, device) -> torch.Tensor:
+        ws = self.window
+        ph, pw = -h % ws, -w % ws
+        nh, nw = (h + ph) // ws, (w + pw) // ws
+        valid = F.pad(torch.ones(1, 1, h, w, device=device, dtype=torch.bool), (0, pw, 0, ph))
+        valid = valid.reshape(nh, ws, nw, ws).permute(0, 2, 1, 3).reshape(1, nh * nw, 1, 1, ws * ws)
+        bias = self.rel_bias[:, self.rel_index].to(dtype)  # (heads, ws², ws²)
+        return bias[None, None] + torch.where(valid, 0.0, float("-inf")).to(dtype)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
         ws = self.window
         ph, pw = -h % ws, -w % ws
-        t = F.pad(x, (0, pw, 0, ph)).permute(0, 2, 3, 1)  # (B, Hp, Wp, C)
+        # F.pad copies even when it pads nothing: skip it then (the window reshape copies anyway).
+        t = (F.pad(x, (0, pw, 0, ph)) if ph or pw else x).permute(0, 2, 3, 1)  # (B, Hp, Wp, C)
         hp, wp = h + ph, w + pw
         nh, nw = hp // ws, wp // ws
         tok = t.reshape(b, nh, ws, nw, ws, c).permute(0, 1, 3, 2, 4, 5).reshape(b * nh * nw, ws * ws, c)
-        valid = F.pad(torch.ones(1, 1, h, w, device=x.device, dtype=torch.bool), (0, pw, 0, ph))
-        valid = valid.reshape(nh, ws, nw, ws).permute(0, 2, 1, 3).reshape(1, nh * nw, 1, 1, ws * ws)
-        bias = self.rel_bias[:, self.rel_index].to(tok.dtype)  # (heads, ws², ws²)
-        mask = bias[None, None] + torch.where(valid, 0.0, float("-inf")).to(tok.dtype)
+        mask = self.attention_mask(h, w, tok.dtype, x.device)
         mask = mask.expand(b, nh * nw, self.heads, ws * ws, ws * ws).reshape(-1, self.heads, ws * ws, ws * ws)
 
         q, k, v = self.qkv(self.norm1(tok)).reshape(tok.shape[0], ws * ws, 3, self.heads, c // self.heads) \

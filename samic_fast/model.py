@@ -31,10 +31,10 @@ import torch.nn as nn
 
 from samic_fast._compressai import import_compressai
 from samic_fast.config import SAMICConfig
-from samic_fast.entropy import ContextEntropyModel, WindowBlock, samb_stack
+from samic_fast.entropy import ContextEntropyModel, WindowBlock
 from samic_fast.entropy_params import ParamGuard, scale_table
 from samic_fast.errors import CorruptBitstreamError, DTypeError, ShapeError
-from samic_fast.samb import set_backend
+from samic_fast.samb import samb_stack, set_backend
 from samic_fast.sass import SASS
 from samic_fast.svd_rrm import SVDRRM
 

@@ -38,7 +38,7 @@ from samic_fast._validate import (
     check_tensor,
 )
 from samic_fast.backend import resolve_backend
-from samic_fast.errors import ShapeError
+from samic_fast.errors import LayoutError, ShapeError
 
 
 def _kernels():
@@ -53,10 +53,16 @@ def cluster_assign(feat: torch.Tensor, centers: torch.Tensor, tau, *, backend: s
     """Hard semantic clustering (paper Eq. 2–4): positional encoding, cosine scores over ``tau``,
     argmax (ties to the smaller k), and exact integer per-cluster sums.
 
-    ``feat: (B, C, H, W)`` float, ``centers: (K, C)`` float32/64 with ``K <= 64``, ``tau > 0``.
-    Returns ``cluster (B, H*W)`` int32 and ``count, rowsum, colsum (B, K)`` int64.
+    ``feat: (B, C, H, W)`` float, contiguous or ``channels_last`` (any strides with each image's
+    pixels one strided run, ``stride(2) == W * stride(3)``); ``centers: (K, C)`` float32/64 with
+    ``K <= 64``, ``tau > 0``. Returns ``cluster (B, H*W)`` int32 and ``count, rowsum, colsum
+    (B, K)`` int64.
     """
-    check_tensor("feat", feat, 4, FLOAT_DTYPES)
+    check_tensor("feat", feat, 4, FLOAT_DTYPES, contiguous=False)
+    _, _, height, width = feat.shape
+    if height > 1 and feat.stride(2) != width * feat.stride(3):
+        raise LayoutError(f"feat's pixels must be one strided run (contiguous or channels_last), "
+                          f"got strides {feat.stride()}; call .contiguous() first")
     c_sem = feat.shape[1]
     check_tensor("centers", centers, 2, FLOAT_DTYPES, (None, c_sem))
     if centers.shape[0] > MAX_CLUSTERS:
@@ -64,8 +70,9 @@ def cluster_assign(feat: torch.Tensor, centers: torch.Tensor, tau, *, backend: s
     check_tau(tau)
     device = check_same_device([("feat", feat), ("centers", centers)])
     if resolve_backend(backend, device) == "triton":
-        return _kernels().cluster_assign(feat, centers, tau)
-    return ref.cluster_assign_ref(feat, centers, tau)
+        return _kernels().cluster_assign(feat, centers, tau)  # reads feat through its strides
+    # The reference in one layout whatever the caller's (its matmul and norms then round alike).
+    return ref.cluster_assign_ref(feat.contiguous(), centers, tau)
 
 
 def scan_order(cluster, count, rowsum, colsum, height: int, width: int, *, backend: str = "auto"):
@@ -94,23 +101,26 @@ def scan_order(cluster, count, rowsum, colsum, height: int, width: int, *, backe
 
 
 def _check_scan_inputs(x, dt, A, Bm, Cm, D, z, dt_bias, perm=None) -> torch.device:
-    check_tensor("x", x, 3, FLOAT_DTYPES)
+    # Any strides: the fused kernel reads every tensor through its strides and the reference
+    # slices or gathers rows, so views (a channels_last activation, column slices of one
+    # projection) run without a copy.
+    check_tensor("x", x, 3, FLOAT_DTYPES, contiguous=False)
     batch, seqlen, dim = x.shape
-    check_tensor("dt", dt, 3, FLOAT_DTYPES, (batch, seqlen, dim))
-    check_tensor("A", A, 2, PARAM_DTYPES, (dim, None))
+    check_tensor("dt", dt, 3, FLOAT_DTYPES, (batch, seqlen, dim), contiguous=False)
+    check_tensor("A", A, 2, PARAM_DTYPES, (dim, None), contiguous=False)
     nstate = A.shape[1]
     if nstate > MAX_STATE:
         raise ShapeError(f"at most {MAX_STATE} state channels are supported, got N={nstate}")
-    check_tensor("Bm", Bm, 3, FLOAT_DTYPES, (batch, seqlen, nstate))
-    check_tensor("Cm", Cm, 3, FLOAT_DTYPES, (batch, seqlen, nstate))
+    check_tensor("Bm", Bm, 3, FLOAT_DTYPES, (batch, seqlen, nstate), contiguous=False)
+    check_tensor("Cm", Cm, 3, FLOAT_DTYPES, (batch, seqlen, nstate), contiguous=False)
     if D is not None:
-        check_tensor("D", D, 1, PARAM_DTYPES, (dim,))
+        check_tensor("D", D, 1, PARAM_DTYPES, (dim,), contiguous=False)
     if z is not None:
-        check_tensor("z", z, 3, FLOAT_DTYPES, (batch, seqlen, dim))
+        check_tensor("z", z, 3, FLOAT_DTYPES, (batch, seqlen, dim), contiguous=False)
     if dt_bias is not None:
-        check_tensor("dt_bias", dt_bias, 1, PARAM_DTYPES, (dim,))
+        check_tensor("dt_bias", dt_bias, 1, PARAM_DTYPES, (dim,), contiguous=False)
     if perm is not None:
-        check_tensor("perm", perm, 2, INDEX_DTYPES, (batch, seqlen))
+        check_tensor("perm", perm, 2, INDEX_DTYPES, (batch, seqlen), contiguous=False)
     return check_same_device(
         [("x", x), ("dt", dt), ("A", A), ("Bm", Bm), ("Cm", Cm), ("D", D), ("z", z),
          ("dt_bias", dt_bias), ("perm", perm)]

@@ -226,7 +226,7 @@ def _scan_ref(x, dt, A, Bm, Cm, perm, D, z, dt_bias, delta_softplus, return_last
         d_p, bm_p, cm_p = padded(delta), padded(take(Bm)), padded(take(Cm))
         a = torch.exp(d_p[..., None] * a_mat).view(batch, nch, T, dim, nstate)
         b = ((d_p * padded(xb))[..., None] * bm_p[:, :, None, :]).view(batch, nch, T, dim, nstate)
-        y_blk, h = _scan_block(a, b, cm_p.view(batch, nch, T, nstate), h)
+        y_blk, h = _scan_block(a, b, cm_p.reshape(batch, nch, T, nstate), h)  # Cm may be a strided view
         y_blk = y_blk[:, : stop - start]
         if skip is not None:
             y_blk = y_blk + xb * skip

@@ -31,7 +31,17 @@ from samic_fast.sass import SASS
 
 
 class SAMB(nn.Module):
-    """``forward(x)``: ``(B, C, H, W) -> (B, C, H, W)`` with ``C = dim``."""
+    """``forward(x)``: ``(B, C, H, W) -> (B, C, H, W)`` with ``C = dim``.
+
+    The block works channel-last. ``contiguous_output`` (not state; :func:`samb_stack` sets it)
+    says what it returns: True (the default), a contiguous ``(B, C, H, W)`` tensor; False, its
+    channel-last result viewed as ``(B, C, H, W)`` (``channels_last`` memory), for a next SAMB
+    whose layer norm then reads it without a copy. Values are the same either way; in a stack of
+    n blocks that is one layout copy at each end instead of one per block (the norm of a
+    ``(B, C, H, W)`` input viewed channel-last copies it first on CUDA).
+    """
+
+    contiguous_output: bool = True
 
     def __init__(self, dim: int, config: Optional[SASSConfig] = None) -> None:
         super().__init__()
@@ -64,13 +74,30 @@ class SAMB(nn.Module):
         normed = self.norm(t)
         u = self.in_proj_x(normed).permute(0, 3, 1, 2)
         u = F.silu(self.conv(u), inplace=not torch.is_grad_enabled())
-        u = u.permute(0, 2, 3, 1).contiguous()
+        # A channel-last view, no copy: the convolution's output layout (channels_last under
+        # cuDNN, whose input here is a channels_last view) goes to the scan, which takes strides.
+        u = u.permute(0, 2, 3, 1)
         z = self.in_proj_z(normed)
         del normed
         y = self.sass(u, z)
         del u, z
-        out = t + self.out_proj(self.out_norm(y))
-        return out.permute(0, 3, 1, 2).contiguous()
+        res = self.out_proj(self.out_norm(y))
+        # An elementwise result takes the layout of its first operand when they differ, and
+        # t + res == res + t exactly: t first keeps x's (B, C, H, W) layout, so returning it
+        # contiguous is free when x was; res first keeps it channel-last for the next SAMB.
+        if self.contiguous_output:
+            return (t + res).permute(0, 3, 1, 2).contiguous()
+        return (res + t).permute(0, 3, 1, 2)
+
+
+def samb_stack(dim: int, depth: int, config: Optional[SASSConfig] = None) -> list[SAMB]:
+    """``depth`` SAMBs of width ``dim`` to run one after another (splice them into an
+    ``nn.Sequential``): all but the last hand the next their result without a layout copy
+    (:attr:`SAMB.contiguous_output`); the stack's output is contiguous as a single block's is."""
+    blocks = [SAMB(dim, config) for _ in range(depth)]
+    for block in blocks[:-1]:
+        block.contiguous_output = False
+    return blocks
 
 
 def set_backend(module: nn.Module, backend: str) -> nn.Module:

@@ -123,7 +123,8 @@ class SASS(nn.Module):
         else:
             if self.feature_hook is not None:
                 feat = self.feature_hook(feat)
-            feat, tau = feat.contiguous(), self.tau.detach()
+            # feat as the convolution left it (channels_last under cuDNN): the op takes strides.
+            tau = self.tau.detach()
             cluster, *sums = ops.cluster_assign(feat, self.centers, tau, backend=self.backend)
             if self.guard is not None:
                 guarded = self.guard.cluster(feat, self.centers, tau, cluster)
@@ -135,17 +136,36 @@ class SASS(nn.Module):
         perm, _ = ops.scan_order(cluster, *sums, h, w, backend=self.backend)
         return perm, gate
 
+    def scan_A(self) -> torch.Tensor:
+        """``A = -exp(A_log)`` in float32, ``(d_inner, d_state)``.
+
+        Without autograd (eval, inference) it is cached: a codec pass calls each SASS once or
+        more per image, and recomputing it would cost two kernel launches a call for a value that
+        only changes when ``A_log`` does. The cache is keyed on ``A_log``'s storage, device and
+        version counter (bumped by every in-place update: optimizer steps, ``load_state_dict``,
+        ``.copy_``), so it never serves a stale value; it is a plain attribute, not state."""
+        a_log = self.A_log
+        if torch.is_grad_enabled() or torch.compiler.is_compiling():
+            return -torch.exp(a_log.float())
+        key = (a_log.data_ptr(), a_log.device, a_log._version)
+        cached = self.__dict__.get("_A_cache")
+        if cached is None or cached[0] != key:
+            cached = self.__dict__["_A_cache"] = (key, -torch.exp(a_log.detach().float()))
+        return cached[1]
+
     def forward(self, x: torch.Tensor, z: Optional[torch.Tensor] = None) -> torch.Tensor:
         b, h, w, d = x.shape
         perm, gate = self.scan_order(x)
+        # Views, not copies: the scan ops take any strides (the fused kernel reads each tensor
+        # through its strides; the reference gathers rows), so x in whatever layout the
+        # convolution left it, the Bm/Cm column slices of the projection and z go in as they are.
         tokens = x.reshape(b, h * w, d)
         proj = self.x_proj(tokens)
         dt_low, bm, cm = proj.split([self.dt_rank, self.config.d_state, self.config.d_state], dim=-1)
         dt = self.dt_proj(dt_low)
         y = ops.sass_scan(
-            tokens.contiguous(), dt.contiguous(), -torch.exp(self.A_log.float()),
-            bm.contiguous(), cm.contiguous(), perm, D=self.D.float(),
-            z=None if z is None else z.reshape(b, h * w, d).contiguous(),
+            tokens, dt, self.scan_A(), bm, cm, perm, D=self.D.float(),
+            z=None if z is None else z.reshape(b, h * w, d),
             dt_bias=self.dt_bias.float(), delta_softplus=True, backend=self.backend,
         )
         if gate is not None:

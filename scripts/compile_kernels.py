@@ -82,16 +82,20 @@ for fp64 in (False, True):
     st = "*fp64" if fp64 else "*fp32"
     comp(S._sass_scan_carry_kernel, dict(A_ptr="*fp32", s_ad="i32", s_an="i32", state_ptr=st, dsum_ptr=st,
          D="i32", N="i32", NCHUNK="i32", IS_FP64=fp64, BLOCK_C=1024, BLOCK_E=8), 8, f"_{int(fp64)}")
-for xdt in ["fp32", "bf16", "fp16", "fp64"]:
+for xdt, sl in itertools.product(["fp32", "bf16", "fp16", "fp64"], [1, "i32"]):  # contiguous, channels_last
     comp(CA._cluster_assign_fwd_kernel, dict(feat_ptr=P[xdt], centers_ptr=P[xdt], pos_row_ptr="*fp32",
-         pos_col_ptr="*fp32", cluster_ptr="*i32", partial_ptr="*i32", C="i32", W="i32", L="i32", K="i32",
-         NBLK="i32", HALF="i32", PLANE="i32", NORM_EPS=1e-6, IS_FP64=xdt == "fp64", BLOCK_L=256,
-         BLOCK_K=32), 4, f"_{xdt}")
+         pos_col_ptr="*fp32", cluster_ptr="*i32", partial_ptr="*i32", SB="i32", SC="i32", SL=sl, C="i32",
+         W="i32", L="i32", K="i32", NBLK="i32", HALF="i32", PLANE="i32", NORM_EPS=1e-6,
+         IS_FP64=xdt == "fp64", BLOCK_L=256, BLOCK_K=32), 4, f"_{xdt}_{sl}")
+comp(CA._cluster_sums_kernel, dict(partial_ptr="*i32", count_ptr="*i64", rowsum_ptr="*i64", colsum_ptr="*i64",
+     K="i32", NBLK="i32", PLANE="i32", BLOCK_NB=128, BLOCK_K=32), 4)
 for cl in ("*i32", "*i64"):
     comp(SO._scan_order_hist_kernel, dict(cluster_ptr=cl, hist_ptr="*i32", L="i32", K="i32", NBLK="i32",
          BLOCK_L=256, BLOCK_K=32), 4, cl[1:])
     comp(SO._scan_order_scatter_kernel, dict(cluster_ptr=cl, start_ptr="*i32", perm_ptr="*i32",
          inv_ptr="*i32", L="i32", K="i32", NBLK="i32", BLOCK_L=256, BLOCK_K=32), 4, cl[1:])
-comp(SO._scan_order_start_kernel, dict(count_ptr="*i64", rowsum_ptr="*i64", colsum_ptr="*i64",
-     hist_ptr="*i32", K="i32", NBLK="i32", BLOCK_K=32, BLOCK_NB=128), 4)
+for cl, fused in itertools.product(("*i32", "*i64"), (False, True)):
+    comp(SO._scan_order_start_kernel, dict(count_ptr="*i64", rowsum_ptr="*i64", colsum_ptr="*i64",
+         hist_ptr="*i32", cluster_ptr=cl, L="i32", K="i32", NBLK="i32", BLOCK_K=32, BLOCK_NB=128,
+         BLOCK_L=256, FUSED_HIST=fused), 4, f"{cl[1:]}_{int(fused)}")
 print(f"triton {triton.__version__}: compiled {n_ok} kernel variants for {target}")

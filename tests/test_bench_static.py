@@ -103,9 +103,10 @@ def test_bench_static_json_layout(tmp_path):
         assert r["arch"] == "tiny" and r["predicted_ms"] > 0 and r["met"] == (r["predicted_ms"] <= r["target_ms"])
         assert {"by_part_ms", "by_kind_ms", "launch_ms"} <= r["breakdown"].keys()
         assert r["if_scan_at_target_ms"]["graph"] < r["if_scan_at_target_ms"]["eager"]
-        # The SASS launchers' real launches were captured: at least their Triton kernels.
+        # The SASS launchers' real launches were captured: at least their Triton kernels
+        # (cluster assignment 2 a call; scan order 2, or 3 above FUSE_BLOCKS pixel blocks).
         n = r["breakdown"]["launches_by_kind"]
-        assert n["cluster_assign"] >= n["sass_scan"] / 3 and n["scan_order"] >= n["sass_scan"]
+        assert n["sass_scan"] > 0 and n["cluster_assign"] >= 2 and n["scan_order"] >= n["cluster_assign"]
     assert "tiny network encode at 768x512" in proc.stdout
 
 

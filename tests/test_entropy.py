@@ -222,3 +222,23 @@ def test_context_model_forward_shapes_and_likelihoods():
     first = slice(0, TINY.slice_channels)
     assert torch.equal(y_hat[:, first][anchors.expand(1, 16, 6, 4)], y_hat2[:, first][anchors.expand(1, 16, 6, 4)])
     assert not torch.equal(y_hat, y_hat2)
+
+
+def test_window_attention_mask_is_cached_in_eval_and_follows_rel_bias():
+    torch.manual_seed(0)
+    block = WindowBlock(8, 4, 4, 2.0).eval()
+    with torch.no_grad():
+        block.rel_bias.normal_()
+        first = block.attention_mask(6, 7, torch.float32, "cpu")  # padded to 8 x 8
+        assert block.attention_mask(6, 7, torch.float32, "cpu") is first
+        assert torch.equal(first, block._attention_mask(6, 7, torch.float32, "cpu"))
+        assert first.isinf().any()  # padded keys are masked
+        x = torch.randn(1, 8, 6, 7)
+        out = block(x)
+        block.rel_bias.add_(1.0)  # an update invalidates the cached mask
+        assert not torch.equal(block.attention_mask(6, 7, torch.float32, "cpu"), first)
+        assert not torch.equal(block(x), out)
+    assert not any("mask" in k for k in block.state_dict())
+    # With autograd on the mask is rebuilt and the bias gets its gradient.
+    block(torch.randn(1, 8, 4, 4)).sum().backward()
+    assert block.rel_bias.grad is not None and block.rel_bias.grad.abs().sum() > 0

@@ -113,3 +113,29 @@ def test_kodak_shapes_cuda(hw):
     perm, inv = scan_order(cl, *sums, h, w)
     r_perm, r_inv = ref.scan_order_ref(cl, *sums, h, w)
     assert torch.equal(perm, r_perm) and torch.equal(inv, r_inv)
+
+
+@pytest.mark.parametrize("hw, launches", [((5, 7), 2), ((13, 31), 3)], ids=["fused-hist", "tiled"])
+def test_small_images_skip_the_histogram_launch(monkeypatch, hw, launches):
+    """Up to FUSE_BLOCKS pixel blocks the start kernel histograms the blocks itself (two
+    launches); above, the hist kernel runs first (three). Both bit-identical to the reference."""
+    import samic_fast.kernels.scan_order as so
+
+    h, w = hw
+    blocks = -(-(h * w) // so._scan_order_config(5)["BLOCK_L"])
+    assert (blocks <= so._scan_order_config(5)["FUSE_BLOCKS"]) == (launches == 2)
+    seen = []
+
+    class Counting:
+        def __init__(self, kernel):
+            self.kernel = kernel
+
+        def __getitem__(self, grid):
+            seen.append(self.kernel)
+            return self.kernel[grid]
+
+    for name in ("_scan_order_hist_kernel", "_scan_order_start_kernel", "_scan_order_scatter_kernel"):
+        monkeypatch.setattr(so, name, Counting(getattr(so, name)))
+    g = torch.Generator().manual_seed(h + w)
+    check_exact(torch.randint(0, 5, (2, h * w), generator=g), 5, h, w)
+    assert len(seen) == launches

@@ -94,3 +94,44 @@ def test_predict_network_rows():
         assert r["predicted_ms"] == r["variants_ms"]["as_coded/eager"]
         assert r["variants_ms"]["as_coded/graph"] < r["predicted_ms"]
         assert math.isclose(sum(r["breakdown"]["by_part_ms"].values()), r["predicted_ms"], abs_tol=0.01)
+
+
+def test_recorder_follows_cuda_layouts():
+    """A convolution of a channels_last input returns channels_last (cuDNN), and layer_norm of a
+    non-contiguous input records the copy its CUDA kernel makes."""
+    rec = nm.OpRecorder()
+    conv = torch.nn.Conv2d(4, 4, 3, padding=1, groups=4, device="meta")
+    norm = torch.nn.LayerNorm(4, device="meta")
+    with torch.no_grad(), rec:
+        x = torch.empty(1, 5, 6, 4, device="meta")
+        y = conv(x.permute(0, 3, 1, 2))
+        assert y.is_contiguous(memory_format=torch.channels_last) and not y.is_contiguous()
+        norm(y.permute(0, 2, 3, 1))  # contiguous channel-last view: no copy
+        norm(y.contiguous().permute(0, 2, 3, 1))
+    assert [op.name for op in rec.ops] == ["convolution", "native_layer_norm", "clone",
+                                           "native_layer_norm (input copy)", "native_layer_norm"]
+
+
+def test_steady_state_samb_launches():
+    """One SAMB of the tiny architecture in eval, steady state: its kernels, in order (the
+    positional tables and A = -exp(A_log) are cached, no layout copies inside the block)."""
+    ops = nm.walk(get_config("tiny"), *SIZE, lambda L, D, N: (7.0, 3))
+    names = [op.name for op in ops if op.part == "g_a"]
+    first = names.index("native_layer_norm")
+    body = names[first:names.index("add", first) + 1]
+    assert body == ["native_layer_norm", "mm", "convolution", "silu_", "mm",
+                    "convolution", "silu", "convolution", "silu", "convolution",
+                    "cluster_assign", "scan_order", "mm", "mm", body[14], "native_layer_norm", "mm", "add"]
+    assert body[14].startswith("sass_scan")
+
+
+def test_attention_is_one_fused_kernel():
+    rec = nm.OpRecorder()
+    q = torch.empty(6, 2, 16, 4, device="meta")
+    mask = torch.empty(6, 2, 16, 16, device="meta")
+    with torch.no_grad(), nm.fused_attention(rec), rec:
+        out = torch.nn.functional.scaled_dot_product_attention(q, q, q, attn_mask=mask)
+    assert out.shape == q.shape
+    (op,) = rec.ops
+    assert op.kind == "attention" and op.flops == 4 * 6 * 2 * 16 * 16 * 4
+    assert op.nbytes == 4 * (4 * q.numel() + mask.numel())

@@ -29,7 +29,6 @@ def scan_args(b=1, L=6, d=4, n=3):
         (dict(Bm=torch.randn(1, 6, 2)), ShapeError, "Bm has shape"),
         (dict(x=torch.randn(1, 6, 4).to(torch.int32)), DTypeError, "x has dtype int32"),
         (dict(A=-torch.rand(4, 3).half()), DTypeError, "A has dtype float16"),
-        (dict(x=torch.randn(1, 4, 6).transpose(1, 2)), LayoutError, "not contiguous"),
         (dict(x=torch.randn(1, 0, 4), dt=torch.randn(1, 0, 4), Bm=torch.randn(1, 0, 3),
               Cm=torch.randn(1, 0, 3)), ShapeError, "empty"),
         (dict(A=-torch.rand(4, 65), Bm=torch.randn(1, 6, 65), Cm=torch.randn(1, 6, 65)),
@@ -43,6 +42,39 @@ def test_selective_scan_rejects(change, error, words):
     args = {**scan_args(), **change}
     with pytest.raises(error, match=words):
         ops.selective_scan(**args, backend="reference")
+
+
+@pytest.mark.parametrize("backend", ["reference", "triton"])
+def test_scans_take_strided_views_without_a_copy(backend):
+    # x channel-first in memory (what a convolution leaves), Bm/Cm column slices of one
+    # projection, z transposed: the same result as contiguous copies, bit for bit.
+    g = torch.Generator().manual_seed(3)
+    b, L, d, n = 1, 7, 4, 3
+    x = torch.randn(b, d, L, generator=g).transpose(1, 2)
+    proj = torch.randn(b, L, 2 * n + 1, generator=g)
+    bm, cm = proj[..., 1:1 + n], proj[..., 1 + n:]
+    z = torch.randn(b, d, L, generator=g).transpose(1, 2)
+    dt, A = torch.randn(b, L, d, generator=g), -torch.rand(d, n, generator=g)
+    perm = torch.randperm(L, generator=g)[None].int()
+    assert not (x.is_contiguous() or bm.is_contiguous() or z.is_contiguous())
+    got = ops.sass_scan(x, dt, A, bm, cm, perm, z=z, backend=backend)
+    want = ops.sass_scan(x.contiguous(), dt, A, bm.contiguous(), cm.contiguous(), perm, z=z.contiguous(),
+                         backend=backend)
+    assert torch.equal(got, want)
+    got = ops.selective_scan(x, dt, A, bm, cm, z=z, backend=backend)
+    assert torch.equal(got, ops.selective_scan(x.contiguous(), dt, A, bm.contiguous(), cm.contiguous(),
+                                               z=z.contiguous(), backend=backend))
+
+
+def test_cluster_assign_takes_channels_last_and_rejects_other_layouts():
+    g = torch.Generator().manual_seed(4)
+    feat, centers = torch.randn(1, 6, 5, 7, generator=g), torch.randn(3, 6, generator=g)
+    cl = feat.contiguous(memory_format=torch.channels_last)
+    for backend in ("reference", "triton"):
+        assert all(torch.equal(a, b) for a, b in zip(ops.cluster_assign(cl, centers, 0.1, backend=backend),
+                                                     ops.cluster_assign(feat, centers, 0.1, backend=backend)))
+    with pytest.raises(LayoutError, match="one strided run"):
+        ops.cluster_assign(feat.transpose(2, 3).contiguous().transpose(2, 3), centers, 0.1)
 
 
 def test_errors_are_samic_errors_and_builtin_errors():

@@ -103,3 +103,42 @@ def test_config_validation():
         SASSConfig(num_clusters=65)
     with pytest.raises(ValueError):
         SASSConfig(d_state=0)
+
+
+def test_eval_A_is_cached_and_follows_the_parameter():
+    sass = SASS(6, SMALL).eval()
+    with torch.no_grad():
+        first = sass.scan_A()
+        assert sass.scan_A() is first  # no recomputation (no launches) per call
+        assert torch.equal(first, -torch.exp(sass.A_log.float()))
+        sass.A_log.add_(0.5)  # any in-place update (optimizer step, load_state_dict) invalidates it
+        assert torch.equal(sass.scan_A(), -torch.exp(sass.A_log.float()))
+    assert "_A_cache" not in "".join(sass.state_dict())
+    # With autograd on, A is computed afresh and carries the gradient to A_log.
+    sass.scan_A().sum().backward()
+    assert sass.A_log.grad is not None
+
+
+def test_samb_stack_hands_over_channel_last_with_the_same_values():
+    from samic_fast.samb import samb_stack
+
+    torch.manual_seed(0)
+    blocks = [set_backend(b, "reference").eval() for b in samb_stack(12, 3, SMALL)]
+    assert [b.contiguous_output for b in blocks] == [False, False, True]
+    x = torch.randn(1, 12, 5, 6)
+    with torch.no_grad():
+        got = x
+        for b in blocks:
+            got = b(got)
+        assert got.is_contiguous()
+        for b in blocks:
+            b.contiguous_output = True
+        want = x
+        for b in blocks:
+            want = b(want)
+    assert torch.equal(got, want)
+    # Between blocks the tensor is channels_last: the next block's norm reads it without a copy.
+    with torch.no_grad():
+        blocks[0].contiguous_output = False
+        mid = blocks[0](x)
+    assert mid.is_contiguous(memory_format=torch.channels_last) and not mid.is_contiguous()
