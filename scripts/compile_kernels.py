@@ -5,10 +5,12 @@ valid compiled-mode Triton (not only interpreter-valid) for the installed triton
     python scripts/compile_kernels.py            # sm_90 (H100/H200); ARCH=80 for A100
     DUMP=dir python scripts/compile_kernels.py   # also write each variant's TTGIR and PTX
 TRITON_INTERPRET must be unset (the interpreter replaces @triton.jit functions). The variants
-cover every dtype, optional input and flag combination the launchers can produce.
+cover every dtype, optional input and flag combination the launchers can produce. They compile in
+JOBS processes (default: every CPU; each variant is independent).
 """
 import importlib
 import itertools
+import multiprocessing
 import os
 
 os.environ.pop("TRITON_INTERPRET", None)
@@ -25,9 +27,15 @@ def jit_fn(k):
         k = k.fn
     return k
 
-n_ok = 0
+JOBS = []  # (kernel, args, num_warps, tag): collected first, compiled in parallel at the end
+
+
 def comp(kernel, args, num_warps=4, tag=""):
-    global n_ok
+    JOBS.append((kernel, args, num_warps, tag))
+
+
+def _compile(i):
+    kernel, args, num_warps, tag = JOBS[i]
     fn = jit_fn(kernel)
     sig, const = {}, {}
     for name in fn.arg_names:
@@ -38,12 +46,12 @@ def comp(kernel, args, num_warps=4, tag=""):
             sig[name] = "constexpr"; const[name] = v
     src = ASTSource(fn, sig, const)
     k = triton.compile(src, target=target, options={"num_warps": num_warps})
-    n_ok += 1
     if outdir:
         os.makedirs(outdir, exist_ok=True)
         with open(f"{outdir}/{fn.__name__}{tag}.ttgir", "w") as f: f.write(k.asm["ttgir"])
         with open(f"{outdir}/{fn.__name__}{tag}.ptx", "w") as f: f.write(k.asm["ptx"])
-    return k
+    return 1
+
 
 P = {"fp32": "*fp32", "bf16": "*bf16", "fp16": "*fp16", "fp64": "*fp64"}
 # Strides: the row stride is a run-time int; the channel/state strides are 1 (contiguous,
@@ -98,4 +106,11 @@ for cl, fused in itertools.product(("*i32", "*i64"), (False, True)):
     comp(SO._scan_order_start_kernel, dict(count_ptr="*i64", rowsum_ptr="*i64", colsum_ptr="*i64",
          hist_ptr="*i32", cluster_ptr=cl, L="i32", K="i32", NBLK="i32", BLOCK_K=32, BLOCK_NB=128,
          BLOCK_L=256, FUSED_HIST=fused), 4, f"{cl[1:]}_{int(fused)}")
+jobs = int(os.environ.get("JOBS", os.cpu_count() or 1))
+if jobs > 1:
+    # fork: the workers inherit JOBS and the imported kernels; a failure re-raises here.
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        n_ok = sum(pool.imap_unordered(_compile, range(len(JOBS))))
+else:
+    n_ok = sum(_compile(i) for i in range(len(JOBS)))
 print(f"triton {triton.__version__}: compiled {n_ok} kernel variants for {target}")
