@@ -101,6 +101,8 @@ LATENCY_WARPS = 2.5
 #: Shortest chunk on a GPU: below it the chunk-state traffic (4 passes over ``N * D`` floats per
 #: chunk) outweighs the rows it covers.
 MIN_CHUNK = 8
+#: Widest ``dim`` the interpreter splits into 8-channel blocks.
+INTERPRETER_WIDE_DIM = 32
 #: Chunk length under the interpreter: tiny, so test shapes cross several chunks.
 INTERPRETER_CHUNK = 8
 #: Chunk tile of the carry scan (chunks composed per associative scan).
@@ -130,8 +132,10 @@ def _scan_config(dim: int, nstate: int, group_d: int = 0) -> dict:
     """
     block_n = next_pow2(nstate)
     if is_interpreter():
-        # Small channel blocks: test shapes span several blocks (masking is exercised).
-        block_d = min(next_pow2(dim), 8)
+        # Small channel blocks where the tests' small odd shapes are (they then span several
+        # blocks, so masking is exercised); 32-channel blocks for the wider models the codec tests
+        # run, whose time under the interpreter is per program-step, not per element.
+        block_d = min(next_pow2(dim), 8 if dim <= INTERPRETER_WIDE_DIM else 32)
     else:
         block_d = min(64 if block_n <= 16 else (32 if block_n <= 32 else 16), next_pow2(dim))
     if group_d and group_d < dim:
@@ -207,23 +211,6 @@ def _needs_int64(*tensors: Optional[torch.Tensor]) -> bool:
 
 
 @triton.jit
-def _log1p_unit(e):
-    # log1p(e) for e in [0, 1] as e * P(e), P the degree-8 least-squares fit of log1p(e)/e on
-    # [0, 1]: max relative error 1.9e-7 in fp32 Horner (the fp32 rounding floor is 1.5e-7), eight
-    # FFMAs and no MUFU, where log() costs a ~25-instruction polynomial and a correction divide.
-    p = 0.005253523122519255
-    p = p * e - 0.02958887256681919
-    p = p * e + 0.07836245745420456
-    p = p * e - 0.13674858212471008
-    p = p * e + 0.1911148577928543
-    p = p * e - 0.24844388663768768
-    p = p * e + 0.33319273591041565
-    p = p * e - 0.49999502301216125
-    p = p * e + 1.0
-    return e * p
-
-
-@triton.jit
 def _softplus(v):
     # torch's softplus, log(1 + exp(v)) = max(v, 0) + log1p(exp(-|v|)): one MUFU.EX2 and the
     # polynomial log1p per channel and step. exp(-|v|) <= 1 cannot overflow, and above torch's
@@ -234,7 +221,22 @@ def _softplus(v):
         u = 1.0 + e
         lp = tl.where(u == 1.0, e, tl.log(u) * (e / tl.where(u == 1.0, 1.0, u - 1.0)))
     else:
-        lp = _log1p_unit(tl.exp2(-tl.abs(v) * 1.4426950408889634))
+        # log1p(e) for e in [0, 1] as e * P(e), P the degree-8 least-squares fit of log1p(e)/e
+        # on [0, 1]: max relative error 1.9e-7 in fp32 Horner (the fp32 rounding floor is
+        # 1.5e-7), eight FFMAs and no MUFU, where log() costs a ~25-instruction polynomial and a
+        # correction divide. (Inline, not a helper: each @triton.jit call costs the interpreter
+        # a builtin-patching pass, and this runs every step.)
+        e = tl.exp2(-tl.abs(v) * 1.4426950408889634)
+        p = 0.005253523122519255
+        p = p * e - 0.02958887256681919
+        p = p * e + 0.07836245745420456
+        p = p * e - 0.13674858212471008
+        p = p * e + 0.1911148577928543
+        p = p * e - 0.24844388663768768
+        p = p * e + 0.33319273591041565
+        p = p * e - 0.49999502301216125
+        p = p * e + 1.0
+        lp = e * p
     return tl.maximum(v, 0.0) + lp
 
 
@@ -291,18 +293,6 @@ def _exp2_fma(x):
     p = p * f + 1.0
     bits = p.to(tl.int32, bitcast=True) + (t.to(tl.int32, bitcast=True) << 23)
     return bits.to(tl.float32, bitcast=True)
-
-
-@triton.jit
-def _decay(arg, n_offs, POLY_STATES: tl.constexpr):
-    """``exp2(arg)`` for the ``[BLOCK_N, BLOCK_D]`` decay arguments: states ``n < POLY_STATES``
-    on the FMA pipe (:func:`_exp2_fma`), the rest one ``MUFU.EX2`` each. The state index of each
-    register is a compile-time constant in the channels-across-lanes layout, so the select is
-    resolved per register and each element runs one of the two, not both."""
-    if POLY_STATES > 0 and arg.dtype == tl.float32:
-        return tl.where((n_offs < POLY_STATES)[:, None], _exp2_fma(arg), tl.exp2(arg))
-    else:
-        return tl.exp2(arg)
 
 
 @triton.jit
@@ -376,7 +366,16 @@ def _advance(h, A2, bias, n_offs, xv, dv, bv, tmask, POLY_STATES: tl.constexpr,
     # its x (so an inf there cannot become 0 * inf = NaN in last_state).
     dv = tl.where(tmask, dv, 0.0)
     xv = tl.where(tmask, xv, 0.0)
-    h = _decay(dv[None, :] * A2, n_offs, POLY_STATES) * h + (dv * xv)[None, :] * bv.to(cdt)[:, None]
+    # The decays: states n < POLY_STATES on the FMA pipe (_exp2_fma), the rest one MUFU.EX2
+    # each. The state index of each register is a compile-time constant in the
+    # channels-across-lanes layout, so the select is resolved per register and each element
+    # runs one of the two, not both.
+    arg = dv[None, :] * A2
+    if POLY_STATES > 0 and arg.dtype == tl.float32:
+        decay = tl.where((n_offs < POLY_STATES)[:, None], _exp2_fma(arg), tl.exp2(arg))
+    else:
+        decay = tl.exp2(arg)
+    h = decay * h + (dv * xv)[None, :] * bv.to(cdt)[:, None]
     return h, xv, dv
 
 
