@@ -22,7 +22,8 @@ How "per step of the steady-state loop" is counted (:func:`analyze_sass`):
    ``expected_steps`` of a program (given by the caller), ``unroll = expected_steps / (B / inc)``,
    or, when ``B`` is within two increments of ``expected_steps`` (a step counter whose loop had
    an iteration peeled off), ``unroll = inc``;
-   (c) ``inc == 1``: one step; (d) the caller's hint (a loop over tiles of ``BLOCK_C`` chunks
+   A counter that ptxas renames every iteration (``R2 = R1 + inc``, compare on ``R1``) counts
+   too, for rule (b). (c) ``inc == 1``: one step; (d) the caller's hint (a loop over tiles of ``BLOCK_C`` chunks
    processes ``BLOCK_C`` steps an iteration), used only when (a)-(c) find nothing. Otherwise
    ``unroll`` is 1 and ``unroll_found`` is False.
    A loop unrolled completely leaves no loop: then the per-step counts are the whole kernel's
@@ -287,10 +288,27 @@ def _increments(body: list[Insn]) -> dict[str, int]:
     return out
 
 
+def _renamed_increments(body: list[Insn]) -> dict[str, int]:
+    """``Rd = Rs + imm`` with ``Rd != Rs`` in the body: Rs -> imm. A loop counter that ptxas
+    renames each iteration (the compare reads ``Rs``, the next value goes to ``Rd``)."""
+    out: dict[str, int] = {}
+    for ins in body:
+        if not ins.is_(("IADD3", "VIADD", "UIADD3", "IADD", "UIADD")) or ".X" in ins.op or not ins.args:
+            continue
+        dest = _regs(ins.args[0])
+        operands = [a for a in ins.args[1:] if a not in ("PT", "!PT", "RZ", "URZ", "UPT", "!UPT")]
+        regs = [r for a in operands for r in _regs(a) if not r.lstrip("U").startswith("P")]
+        imms = [a for a in operands if _IMM.match(a)]
+        if len(dest) == 1 and len(regs) == 1 and regs != dest and len(imms) == 1 and int(imms[0], 0) > 0:
+            out.setdefault(regs[0], int(imms[0], 0))
+    return out
+
+
 def detect_unroll(body: list[Insn], expected_steps: Optional[int] = None,
                   kernel: Optional[list[Insn]] = None) -> tuple[int, bool]:
     """Steps one iteration processes (module docstring, step 4)."""
     incs = _increments(body)
+    renamed = _renamed_increments(body)
     everywhere: dict[str, set[int]] = {}
     for ins in kernel or body:  # every `R = R + imm` in the kernel: peeled and remainder steps too
         for reg, inc in _increments([ins]).items():
@@ -305,6 +323,9 @@ def detect_unroll(body: list[Insn], expected_steps: Optional[int] = None,
             if len(regs) == 1 and regs[0] in incs:
                 inc = abs(incs[regs[0]])
                 compares.append((inc, other, min(everywhere.get(regs[0], {inc}))))
+            elif len(regs) == 1 and regs[0] in renamed and _IMM.match(other):
+                inc = renamed[regs[0]]
+                compares.append((inc, other, inc))
     # Strongest evidence first, over every compare: an unrolled body also compares per-step
     # indices (bounds checks) that move by one.
     for inc, other, smallest in compares:

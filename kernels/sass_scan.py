@@ -43,6 +43,8 @@ Design (each choice, and why)
   degree-5 polynomial, ~11 FMA-pipe instructions, the accuracy of ``MUFU.EX2``) and the rest on
   the MUFU, so that the pass's MUFU time and issue time come out about equal
   (``bench --static``: pass 1 241 instructions / 30 MUFU a step against 199 / 34 without).
+  Triton 3.6 does not resolve that select per register (it would compute both exponentials for
+  every state), so below 3.7 every decay stays on the MUFU (:data:`_SELECT_FOLDS`).
 * **Chunks sized to fill the GPU in one wave.** The sequence is cut into chunks of ``CHUNK``
   steps (:func:`_chunk_len`: from a grid of four lengths an octave, the one that minimises the
   busiest scheduler's time, with at most :data:`WARPS_PER_SM` one-warp programs an SM, all
@@ -143,6 +145,16 @@ def _scan_config(dim: int, nstate: int, group_d: int = 0) -> dict:
         # the largest power of two dividing the group size does it.
         block_d = min(block_d, group_d & -group_d)
     return {"BLOCK_D": block_d, "BLOCK_N": block_n, "num_warps": 1}
+
+
+def _triton_at_least(major: int, minor: int) -> bool:
+    parts = triton.__version__.split(".")
+    return (int(parts[0]), int("".join(c for c in parts[1] if c.isdigit()) or 0)) >= (major, minor)
+
+
+#: Whether this Triton resolves ``tl.where`` on a per-register constant state index at compile
+#: time (3.7 does; 3.6 computes both sides): the FMA-pipe decays are used only then.
+_SELECT_FOLDS = _triton_at_least(3, 7)
 
 
 def _chunk_candidates(seqlen: int) -> list[int]:
@@ -691,7 +703,10 @@ def sass_scan_fwd(
         assert last_state.shape == (batch, dim, nstate) and last_state.is_contiguous()
     common = dict(DELTA_SOFTPLUS=bool(delta_softplus), IS_FP64=is_fp64, BLOCK_D=cfg["BLOCK_D"],
                   BLOCK_N=cfg["BLOCK_N"], num_warps=cfg["num_warps"], CHUNK=chunk)
-    poly = not is_fp64  # at any N: the first states of each block (all of them when N <= 2)
+    # At any N: the first states of each block (all of them when N <= 2). Not with Triton < 3.7,
+    # whose compiler does not resolve the per-state select per register: it would compute both
+    # exponentials for every state (bench --static with 3.6.0: 564 instructions a step, not 241).
+    poly = not is_fp64 and _SELECT_FOLDS
     common["UNROLL"] = LOOP_UNROLL if chunk % LOOP_UNROLL == 0 else 1
     perm_s = tuple(perm.stride()) if perm is not None else (0, 0)
     bias_s = dt_bias.stride(0) if dt_bias is not None else 0

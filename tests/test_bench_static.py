@@ -147,6 +147,40 @@ def test_sass_parser_finds_the_innermost_loop_and_its_chain():
     assert rep.latency_cycles_per_step >= lat["LDG"] + 4 + lat["MUFU"]
 
 
+def _unrolled_loop(counter_lines: str) -> str:
+    # A loop body of two steps (two MUFU), unrolled by two by the compiler, whose counter is
+    # written as `counter_lines` (Triton 3.7: `R = R + 2`; Triton 3.6: renamed, `R5 = R4 + 2`).
+    return f"""
+.L_x_0:
+        /*0010*/                   MUFU.EX2 R5, R6 ;
+        /*0020*/                   IADD3 R20, R20, 0x1, RZ ;
+        /*0030*/                   ISETP.GE.AND P1, PT, R20, R21, PT ;
+        /*0040*/                   MUFU.EX2 R7, R8 ;
+{counter_lines}
+        /*00b0*/              @P0 BRA `(.L_x_0) ;
+        /*00c0*/                   EXIT ;
+"""
+
+
+def test_unroll_detection_for_peeled_and_renamed_counters():
+    """A 256-step chunk loop unrolled by two with one iteration peeled off (bound 254), its step
+    counter compared against a constant; a per-step index moving by one (a bounds check) must
+    not be taken for the loop counter, with the counter in place or renamed by ptxas."""
+    from samic_fast.bench.sass_analysis import analyze_sass
+
+    in_place = """        /*0050*/                   UISETP.GE.U32.AND UP0, UPT, UR16, 0xfe, UPT ;
+        /*0060*/                   UIADD3 UR16, UR16, 0x2, URZ ;"""
+    renamed = """        /*0050*/                   UISETP.GE.U32.AND UP0, UPT, UR4, 0xfe, UPT ;
+        /*0060*/                   UIADD3 UR5, UR4, 0x2, URZ ;"""
+    for counter in (in_place, renamed):
+        rep = analyze_sass(_unrolled_loop(counter), {"REG": 40}, expected_steps=256)
+        assert rep.unroll == 2 and rep.unroll_found, counter
+        assert rep.mufu_per_step == 1
+    # Without the bound compare only the per-step index remains: one step an iteration.
+    rep = analyze_sass(_unrolled_loop(""), {"REG": 40}, expected_steps=256)
+    assert rep.unroll == 1
+
+
 def test_model_terms_and_shape_adapters():
     import math
 
