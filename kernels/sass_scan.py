@@ -76,7 +76,7 @@ Design (each choice, and why)
 
 Static sm_90 figures (Triton 3.7.1, ``samic-fast bench --static``; fp32, perm, dt_bias, softplus,
 D skip; SASS of the loop per warp per step, N=16, 64 channels a warp): pass 1 241 instructions /
-30 MUFU / 128 registers, pass 3 261.5 / 32 / 167; no shuffles, no barriers, no spills (the first
+30 MUFU / 128 registers, pass 3 261.5 / 32 / 168; no shuffles, no barriers, no spills (the first
 release: 608 for 32 channels). See bench/RESULTS.md.
 
 Written for Triton 3.6 through 3.9, compiled and interpreted alike (``kernels/_utils.py``,
