@@ -268,30 +268,10 @@ def replay_latency(body: list[Insn]) -> int:
     return t + 1
 
 
-def _increments(body: list[Insn]) -> dict[str, int]:
-    """Registers updated in the body by ``R = R + imm`` (carry predicates ignored): R -> the
-    body's total increment."""
-    out: dict[str, int] = {}
-    for ins in body:
-        if not ins.is_(("IADD3", "VIADD", "UIADD3", "IADD", "UIADD")) or ".X" in ins.op:
-            continue
-        dest = [r for r in _regs(ins.args[0])] if ins.args else []
-        if len(dest) != 1:
-            continue
-        operands = [a for a in ins.args[1:] if a not in ("PT", "!PT", "RZ", "URZ", "UPT", "!UPT")]
-        regs = [r for a in operands for r in _regs(a) if not r.lstrip("U").startswith("P")]
-        imms = [a for a in operands if _IMM.match(a)]
-        if regs == dest and len(imms) == 1 and int(imms[0], 0) != 0:
-            # An unrolled body may step the same counter once per step: the iteration's
-            # increment is the sum.
-            out[dest[0]] = out.get(dest[0], 0) + int(imms[0], 0)
-    return out
-
-
-def _renamed_increments(body: list[Insn]) -> dict[str, int]:
-    """``Rd = Rs + imm`` with ``Rd != Rs`` in the body: Rs -> imm. A loop counter that ptxas
-    renames each iteration (the compare reads ``Rs``, the next value goes to ``Rd``)."""
-    out: dict[str, int] = {}
+def _add_immediates(body: list[Insn]) -> list[tuple[str, str, int]]:
+    """``Rd = Rs + imm`` instructions of the body (carry predicates ignored) as
+    ``(Rd, Rs, imm)``."""
+    out = []
     for ins in body:
         if not ins.is_(("IADD3", "VIADD", "UIADD3", "IADD", "UIADD")) or ".X" in ins.op or not ins.args:
             continue
@@ -299,8 +279,28 @@ def _renamed_increments(body: list[Insn]) -> dict[str, int]:
         operands = [a for a in ins.args[1:] if a not in ("PT", "!PT", "RZ", "URZ", "UPT", "!UPT")]
         regs = [r for a in operands for r in _regs(a) if not r.lstrip("U").startswith("P")]
         imms = [a for a in operands if _IMM.match(a)]
-        if len(dest) == 1 and len(regs) == 1 and regs != dest and len(imms) == 1 and int(imms[0], 0) > 0:
-            out.setdefault(regs[0], int(imms[0], 0))
+        if len(dest) == 1 and len(regs) == 1 and len(imms) == 1 and int(imms[0], 0) != 0:
+            out.append((dest[0], regs[0], int(imms[0], 0)))
+    return out
+
+
+def _increments(body: list[Insn]) -> dict[str, int]:
+    """Registers updated in the body by ``R = R + imm``: R -> the body's total increment (an
+    unrolled body may step the same counter once per step)."""
+    out: dict[str, int] = {}
+    for dest, src, imm in _add_immediates(body):
+        if dest == src:
+            out[dest] = out.get(dest, 0) + imm
+    return out
+
+
+def _renamed_increments(body: list[Insn]) -> dict[str, int]:
+    """``Rd = Rs + imm`` with ``Rd != Rs`` in the body: Rs -> imm. A loop counter that ptxas
+    renames each iteration (the compare reads ``Rs``, the next value goes to ``Rd``)."""
+    out: dict[str, int] = {}
+    for dest, src, imm in _add_immediates(body):
+        if dest != src and imm > 0:
+            out.setdefault(src, imm)
     return out
 
 

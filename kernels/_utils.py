@@ -39,6 +39,13 @@ def is_interpreter() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
+def triton_at_least(major: int, minor: int) -> bool:
+    """Whether the installed Triton is ``major.minor`` or newer (for codegen differences between
+    the versions the kernels support, not for API differences: the code is the same on all)."""
+    parts = triton.__version__.split(".")
+    return (int(parts[0]), int("".join(c for c in parts[1] if c.isdigit()) or 0)) >= (major, minor)
+
+
 def next_pow2(n: int) -> int:
     return triton.next_power_of_2(max(1, int(n)))
 
@@ -76,4 +83,4 @@ def on_device(device: torch.device):
     return contextlib.nullcontext()
 
 
-__all__ = ["is_interpreter", "next_pow2", "cdiv", "compute_dtype", "num_sms", "on_device"]
+__all__ = ["is_interpreter", "triton_at_least", "next_pow2", "cdiv", "compute_dtype", "num_sms", "on_device"]

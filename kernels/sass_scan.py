@@ -91,7 +91,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ._utils import cdiv, compute_dtype, is_interpreter, next_pow2, num_sms, on_device
+from ._utils import cdiv, compute_dtype, is_interpreter, next_pow2, num_sms, on_device, triton_at_least
 
 #: One-warp programs per SM the chunking may launch: all of them resident at once (one wave; at
 #: <= 168 registers a thread 12 one-warp programs fit an SM's register file), three warps per
@@ -147,14 +147,9 @@ def _scan_config(dim: int, nstate: int, group_d: int = 0) -> dict:
     return {"BLOCK_D": block_d, "BLOCK_N": block_n, "num_warps": 1}
 
 
-def _triton_at_least(major: int, minor: int) -> bool:
-    parts = triton.__version__.split(".")
-    return (int(parts[0]), int("".join(c for c in parts[1] if c.isdigit()) or 0)) >= (major, minor)
-
-
 #: Whether this Triton resolves ``tl.where`` on a per-register constant state index at compile
 #: time (3.7 does; 3.6 computes both sides): the FMA-pipe decays are used only then.
-_SELECT_FOLDS = _triton_at_least(3, 7)
+_SELECT_FOLDS = triton_at_least(3, 7)
 
 
 def _chunk_candidates(seqlen: int) -> list[int]:
@@ -193,7 +188,7 @@ def _chunk_len(seqlen: int, batch: int, n_dblk: int, device: torch.device) -> in
         cost = min(c, seqlen) * max(per_scheduler, LATENCY_WARPS)
         if best is None or cost <= best[0]:
             best = (cost, c)
-    return best[1] if best else next_pow2(seqlen)
+    return best[1]  # the last candidate covers seqlen in one chunk: always allowed
 
 
 def _carry_config(n_elem: int, nchunk: int) -> dict:
