@@ -31,10 +31,13 @@ Design (each choice, and why)
 * **Register prefetch.** Step ``i`` computes on the row loaded during step ``i - 1`` and issues
   the loads of step ``i + 1`` (and the ``perm`` entry of step ``i + 2``); the loop is unrolled
   by two (:data:`LOOP_UNROLL`) so the handed-over registers are renamed, not moved. With three
-  warps a scheduler a load has about three warps' steps (~800 cycles) to arrive. Triton's own
-  pipeliner (``tl.range(num_stages=3)``, the previous version) staged the rows through shared
-  memory with ``LDGSTS``, a ``DEPBAR``, two ``BAR.SYNC`` and ``LDS`` each step: 40-50 more
-  instructions a step for the same overlap. Full blocks (``EVEN_D``, ``EVEN_N``) load without
+  warps a scheduler a load has about three warps' steps (~800 cycles) to arrive. ptxas,
+  though, schedules the body as one block and issues a load whose only use is after the back
+  edge late in the body; pass 3 (more loads) then stalls at the next iteration's first use, so
+  its loop adds two stages of Triton's pipeliner (:data:`PASS3_STAGES`: part of the rows as
+  asynchronous copies; 8 more instructions a step, 30 % less single-warp latency). The pipeliner
+  alone (``tl.range(num_stages=3)``, the previous version) cost 40-50 more instructions a step
+  (``LDGSTS``, ``DEPBAR``, two ``BAR.SYNC`` and ``LDS`` for every row). Full blocks (``EVEN_D``, ``EVEN_N``) load without
   predicates or zero-fill (rows are clamped in bounds), offsets are int32 unless a tensor
   reaches 2^31 elements (``OFFS64``), and tensors with equal strides (``ROWS_ALIKE``,
   ``BC_ALIKE``) share one row offset.
@@ -115,6 +118,16 @@ CARRY_MAX_BLOCK_C = 1024
 #: MUFU cycles a warp and costs about 11 issue cycles).
 POLY_STATES_PASS1 = 2
 POLY_STATES_PASS3 = 1
+#: Stages of Triton's software pipeliner in pass 3's step loop, on top of the register prefetch.
+#: ptxas schedules the loop body as one block: a row load whose first use is after the back edge
+#: is issued late in the body, and the next iteration waits for it (sm_90 static, steady state:
+#: 851 cycles a step for one warp against 261 instructions). Two stages move part of the loads
+#: (the ``x``, ``dt``, ``z`` rows and ``perm`` entries; ``Bm``, ``Cm`` stay in registers) to
+#: asynchronous copies a step ahead: 604 cycles for 269 instructions, so pass 3 is issue-bound
+#: again at three warps a scheduler. Pass 1 gains nothing from it (560-570 cycles either way,
+#: 11 more instructions) and stays unpipelined. Triton 3.6's pipeliner makes it worse (186
+#: registers, too many for 12 programs an SM, and 783 cycles a step): there one stage.
+PASS3_STAGES = 2 if triton_at_least(3, 7) else 1
 #: Steps per iteration of the compiled step loops: unrolled by two, the registers the prefetch
 #: hands from one step to the next are renamed instead of moved.
 LOOP_UNROLL = 2
@@ -557,6 +570,7 @@ def _sass_scan_fwd_kernel(
     POLY_STATES: tl.constexpr,
     OFFS64: tl.constexpr,
     UNROLL: tl.constexpr,
+    NUM_STAGES: tl.constexpr,
     EVEN_D: tl.constexpr,
     EVEN_N: tl.constexpr,
     ROWS_ALIKE: tl.constexpr,
@@ -616,7 +630,8 @@ def _sass_scan_fwd_kernel(
     cv = _load_vec(Cm_ptr, b * s_cb + gc_off + r * s_cl, n_offs * s_cn, nmask, EVEN_N)
     if HAS_Z:
         zv = _load_vec(z_ptr, b * s_zb + r * s_zl, d_offs * s_zd, dmask, EVEN_D)
-    for i in tl.range(0, CHUNK, loop_unroll_factor=UNROLL):
+    # Two stages of Triton's pipeliner on top of the register prefetch (PASS3_STAGES).
+    for i in tl.range(0, CHUNK, loop_unroll_factor=UNROLL, num_stages=NUM_STAGES):
         t = t0 + i
         xn, dn, bn, mn = _load_row(r_next, t + 1, L, b, x_ptr, s_xb, s_xl, s_xd, dt_ptr, s_tb,
                                    s_tl, s_td, Bm_ptr, s_bb, s_bl, s_bn, g_off, d_offs, n_offs,
@@ -734,7 +749,7 @@ def sass_scan_fwd(
             dt_bias, bias_s, states, y, *y.stride(), last_state,
             seqlen, dim, nstate, group_d, nchunk,
             HAS_INIT=nchunk > 1, OUT_BF16=x.dtype == torch.bfloat16, OFFS64=offs64,
-            POLY_STATES=POLY_STATES_PASS3 if poly else 0, **common,
+            POLY_STATES=POLY_STATES_PASS3 if poly else 0, NUM_STAGES=PASS3_STAGES, **common,
         )
     return y
 

@@ -85,7 +85,8 @@ for xdt, perm, bias, sp, unit in itertools.product(["fp32", "bf16", "fp16", "fp6
             comp(S._sass_scan_fwd_kernel, dict(common, **ins, Cm_ptr=x, s_cb="i32", s_cg="i32", s_cl="i32",
                  s_cn=one, D_ptr="*fp32" if hd else None, s_dd=1, z_ptr=x if hz else None, s_zb="i32",
                  s_zl="i32", s_zd=one, state_ptr=st, y_ptr=x, s_yb="i32", s_yl="i32", s_yd=one,
-                 last_ptr=st, HAS_INIT=init, OUT_BF16=xdt == "bf16", HAS_D=hd, HAS_Z=hz, HAS_LAST=True),
+                 last_ptr=st, HAS_INIT=init, OUT_BF16=xdt == "bf16", HAS_D=hd, HAS_Z=hz, HAS_LAST=True,
+                 NUM_STAGES=S.PASS3_STAGES),
                  1, tag + f"_{int(init)}{int(hd)}{int(hz)}")
 for fp64 in (False, True):
     st = "*fp64" if fp64 else "*fp32"

@@ -245,3 +245,40 @@ def test_gpu_scripts_parse_and_mamba_sources_generate(tmp_path):
     stubs = (build / "gen" / "selective_scan_not_built.cu").read_text()
     # Complex forward for 3 input types, backward for 3 x (real, complex): 9 specialisations.
     assert stubs.count("template<> void selective_scan_") == 9
+
+
+def _body(lines: list[str]):
+    from samic_fast.bench.sass_analysis import parse_sass
+
+    text = "\n".join(f"        /*{16 * i:04x}*/                   {ln} ;" for i, ln in enumerate(lines))
+    insns, _ = parse_sass(text)
+    return insns
+
+
+def test_steady_state_replay_charges_a_load_issued_late_for_the_next_iteration():
+    from samic_fast.bench.sass_analysis import LATENCY, replay_latency
+
+    lat = dict(LATENCY)
+    # R4 is used at the top of the body and loaded for the next iteration at its end: one pass
+    # takes R4 as ready; in the steady state the next iteration waits for the load.
+    body = _body(["FMUL R5, R4, R4", "FADD R6, R5, R5", "LDG.E R4, desc[UR4][R2.64]"])
+    assert replay_latency(body) < 10
+    assert replay_latency(body, loop=True) >= lat["LDG"]
+    # Loaded at the top and used in the same iteration: the same wait in both replays.
+    early = _body(["LDG.E R4, desc[UR4][R2.64]", "FADD R6, R7, R7", "FMUL R5, R4, R4"])
+    assert replay_latency(early, loop=True) == replay_latency(early) == lat["LDG"] + 1
+
+
+def test_async_copy_waits_are_charged_at_the_depbar():
+    from samic_fast.bench.sass_analysis import ASYNC_COPY_LATENCY, replay_latency
+
+    # Copies committed at the end of one iteration, waited for at the top of the next.
+    work = [f"FADD R{20 + i}, R7, R7" for i in range(200)]  # independent work, 200 cycles
+    late = _body(["DEPBAR.LE SB0, 0x0", "LDS R5, [R7]", "FADD R6, R5, R5", *work,
+                  "LDGSTS.E [R9], desc[UR4][R2.64]", "LDGDEPBAR"])
+    assert replay_latency(late, loop=True) >= ASYNC_COPY_LATENCY
+    assert replay_latency(late) < ASYNC_COPY_LATENCY  # one pass never waits
+    # Committed before the work: the work hides part of the copy.
+    early = _body(["DEPBAR.LE SB0, 0x0", "LDS R5, [R7]", "FADD R6, R5, R5",
+                   "LDGSTS.E [R9], desc[UR4][R2.64]", "LDGDEPBAR", *work])
+    assert replay_latency(early, loop=True) <= replay_latency(late, loop=True) - 150
