@@ -34,6 +34,7 @@ class GPU:
     registers_per_sm: int
     shared_bytes_per_sm: int
     launch_us: float  # cost of one more kernel in a stream of back-to-back launches
+    pdl_launch_us: float  # the same for a programmatic dependent launch (sm_90+)
     fp32_flops_per_sm_clock: int = 256  # 128 FP32 lanes x 2 (fused multiply-add), no tensor cores
     tf32_flops_per_sm_clock: int = 2048  # dense TF32 on the tensor cores
 
@@ -53,7 +54,9 @@ class GPU:
 #: H100 SXM5. 132 SMs and ~3.0 TB/s device-to-device copy (bytes read + written) were measured on
 #: this workplace's H100 (device/KINDS.md, 2026-11-13). The clock is the sustained boost under
 #: load assumed by the targets, 1.755 GHz (the SXM5 part peaks at 1.98 GHz, so this errs slow).
-#: The launch cost is a lead, not a measurement here. FLOP rates per SM and clock from NVIDIA's
+#: The launch costs are leads, not measurements here: 2 us a kernel behind a running one, and half
+#: that for a programmatic dependent launch, which is launched while its predecessor runs and only
+#: waits for its completion signal and memory flush (scripts/gpu_check.sh times the op both ways). FLOP rates per SM and clock from NVIDIA's
 #: H100 SXM5 datasheet: 67 TFLOPS FP32 (non-tensor) = 132 x 256 x 1.98 GHz, 494.7 TFLOPS dense
 #: TF32 = 132 x 2048 x 1.83 GHz; at this clock 59.3 and 474 TFLOPS.
 H100 = GPU(
@@ -68,6 +71,7 @@ H100 = GPU(
     registers_per_sm=65536,
     shared_bytes_per_sm=228 * 1024,
     launch_us=2.0,
+    pdl_launch_us=1.0,
 )
 
 #: Per-kernel cost of a whole network run op by op in PyTorch eager mode (the network model of

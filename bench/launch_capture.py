@@ -5,8 +5,8 @@ replaced by a recorder: each launch is bound and specialised exactly as Triton's
 (argument types, 16-byte divisibility, ``== 1`` specialisation, constexprs, ``num_warps``,
 ``num_stages``) and recorded with its grid, then skipped. The launchers run on ``meta`` tensors
 (shapes and dtypes, no memory), so the real benchmark shapes cost nothing; a ``meta`` tensor's
-address is 0, i.e. aligned, like a fresh CUDA allocation. While recording, the kernels' SM count
-(``num_sms`` in the kernel modules) reads :data:`VIRTUAL_SMS`, so grids are sized as on an H100.
+address is 0, i.e. aligned, like a fresh CUDA allocation. While recording, the kernels' device
+queries answer as an H100 would (:data:`VIRTUAL_DEVICE`), so grids are sized as there.
 
 :func:`compile_launch` compiles a recorded launch with ``triton.compile`` for
 ``GPUTarget("cuda", 90, 32)`` (ptxas runs on the CPU) and returns the cubin.
@@ -23,10 +23,18 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
+from samic_fast.kernels._utils import PDL_ENV
+
 #: SM count the launchers see while recording (H100 SXM / H200: 132).
 VIRTUAL_SMS = 132
 #: Compilation target: Hopper, 32 threads per warp.
 ARCH = 90
+#: The launchers' device queries (kernels/_utils.py) and what they answer while recording: an
+#: H100's SM count, and programmatic dependent launch (sm_90) as the launchers use it there.
+VIRTUAL_DEVICE = {
+    "num_sms": lambda device=None: VIRTUAL_SMS,
+    "use_pdl": lambda device=None: os.environ.get(PDL_ENV, "1") != "0",
+}
 
 
 @dataclass
@@ -138,16 +146,17 @@ def capture(kernel_packages: tuple[str, ...] = ("samic_fast",)) -> Iterator[list
                                          (autotuner.Autotuner, "run", autotuner.Autotuner.__dict__["run"])]
     JITFunction.run = _record(launches)
     autotuner.Autotuner.run = _autotuner_run
-    # Every loaded module of the given packages that holds a function named num_sms (the
-    # launchers' one way to read the SM count, kernels/_utils.py) sees the virtual device's.
+    # Every loaded module of the given packages that holds one of the launchers' device queries
+    # (kernels/_utils.py) sees the virtual device's answer.
     for name, mod in list(sys.modules.items()):
         if mod is None or not name.startswith(kernel_packages):
             continue
-        fn = getattr(mod, "__dict__", {}).get("num_sms")
-        if callable(fn):
-            saved.append((mod, "num_sms", fn))
+        for attr in VIRTUAL_DEVICE:
+            fn = getattr(mod, "__dict__", {}).get(attr)
+            if callable(fn):
+                saved.append((mod, attr, fn))
     for mod_or_cls, attr, _ in saved[2:]:
-        setattr(mod_or_cls, attr, lambda device=None: VIRTUAL_SMS)
+        setattr(mod_or_cls, attr, VIRTUAL_DEVICE[attr])
     try:
         yield launches
     finally:

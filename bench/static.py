@@ -24,8 +24,8 @@ loop:
   chain through the state, and a step cannot start before the previous one issued;
 - memory time: bytes of the launch's tensor arguments (each read or written once) at 3.0 TB/s;
 - kernel time = max(issue, MUFU, latency) / clock, or the memory time if larger, plus the launch
-  cost; the op's time is the sum over its launches (one stream). The largest term is the
-  kernel's ``bound``.
+  cost (``pdl_launch_us`` for a programmatic dependent launch, ``launch_us`` otherwise); the op's
+  time is the sum over its launches (one stream). The largest term is the kernel's ``bound``.
 
 Per shape: the ideal bytes (:func:`samic_fast.bench.shapes.bytes_moved`), the floor
 (:func:`samic_fast.bench.hardware.floor_us`) and the target ``2 x max(floor, 5 us)``.
@@ -229,9 +229,11 @@ def predict_kernel(sass, launch, steps: int, gpu: GPU = H100) -> KernelPredictio
     terms = {"issue": issue * to_us, "mufu": mufu * to_us, "latency": latency * to_us,
              "memory": launch.tensor_bytes / gpu.hbm_bytes_per_s * 1e6}
     bound = max(terms, key=terms.get)
+    pdl = bool(getattr(getattr(launch, "options", None), "launch_pdl", False))
+    launch_us = gpu.pdl_launch_us if pdl else gpu.launch_us
     return KernelPrediction(per_sm, resident, waves, warps_on_sm, terms["issue"], terms["mufu"],
-                            terms["latency"], terms["memory"], gpu.launch_us,
-                            terms[bound] + gpu.launch_us, bound)
+                            terms["latency"], terms["memory"], launch_us,
+                            terms[bound] + launch_us, bound)
 
 
 class Compiler:

@@ -67,6 +67,22 @@ def num_sms(device: torch.device) -> int:
     return torch.cuda.get_device_properties(device).multi_processor_count
 
 
+#: Set to ``0`` to launch without programmatic dependent launch (for A/B timing; see
+#: :func:`use_pdl`).
+PDL_ENV = "SAMIC_FAST_PDL"
+
+
+def use_pdl(device: torch.device) -> bool:
+    """Whether a launcher should chain its dependent kernels with programmatic dependent launch
+    (PDL, Hopper and newer): the next kernel of the op is launched while the previous one runs,
+    does its setup (parameters, ``perm``, its first rows), and waits with ``griddepcontrol.wait``
+    only before reading what the previous kernel wrote. Not under the interpreter (the wait is
+    inline PTX), not before sm_90 (no ``griddepcontrol``), not with ``SAMIC_FAST_PDL=0``."""
+    if is_interpreter() or device.type != "cuda" or os.environ.get(PDL_ENV, "1") == "0":
+        return False
+    return torch.cuda.get_device_capability(device)[0] >= 9
+
+
 def on_device(device: torch.device):
     """Context in which to launch kernels on ``device``'s tensors.
 
@@ -83,4 +99,5 @@ def on_device(device: torch.device):
     return contextlib.nullcontext()
 
 
-__all__ = ["is_interpreter", "triton_at_least", "next_pow2", "cdiv", "compute_dtype", "num_sms", "on_device"]
+__all__ = ["is_interpreter", "triton_at_least", "next_pow2", "cdiv", "compute_dtype", "num_sms", "use_pdl",
+           "on_device", "PDL_ENV"]

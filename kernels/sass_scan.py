@@ -94,7 +94,9 @@ import torch
 import triton
 import triton.language as tl
 
-from ._utils import cdiv, compute_dtype, is_interpreter, next_pow2, num_sms, on_device, triton_at_least
+from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
+
+from ._utils import cdiv, compute_dtype, is_interpreter, next_pow2, num_sms, on_device, triton_at_least, use_pdl
 
 #: One-warp programs per SM the chunking may launch: all of them resident at once (one wave; at
 #: <= 168 registers a thread 12 one-warp programs fit an SM's register file), three warps per
@@ -453,9 +455,12 @@ def _sass_scan_chunk_state_kernel(
     IS_FP64: tl.constexpr,
     HAS_PERM: tl.constexpr,
     HAS_DT_BIAS: tl.constexpr,
+    USE_PDL: tl.constexpr,
     BLOCK_D: tl.constexpr,
     BLOCK_N: tl.constexpr,
 ):
+    if USE_PDL:
+        gdc_launch_dependents()  # the carry may launch now; it waits for this grid's stores
     pid_c = tl.program_id(0)
     pid_d = tl.program_id(1)
     b = tl.program_id(2)
@@ -511,6 +516,7 @@ def _sass_scan_carry_kernel(
     dsum_ptr,  # (B, NCHUNK, D)
     D, N, NCHUNK,
     IS_FP64: tl.constexpr,
+    USE_PDL: tl.constexpr,
     BLOCK_C: tl.constexpr,
     BLOCK_E: tl.constexpr,
 ):
@@ -522,6 +528,9 @@ def _sass_scan_carry_kernel(
     n = e // D
     d = e % D
     A2 = tl.load(A_ptr + d * s_ad + n * s_an, mask=emask, other=0.0).to(cdt) * 1.4426950408889634
+    if USE_PDL:
+        gdc_launch_dependents()  # pass 3 may launch and do its setup
+        gdc_wait()  # pass 1's chunk states are complete and visible from here on
     cs = tl.arange(0, BLOCK_C)
     last = (cs == BLOCK_C - 1)[:, None]
     carry = tl.zeros([BLOCK_E], dtype=cdt)
@@ -584,6 +593,7 @@ def _sass_scan_fwd_kernel(
     HAS_D: tl.constexpr,
     HAS_Z: tl.constexpr,
     HAS_LAST: tl.constexpr,
+    USE_PDL: tl.constexpr,
     BLOCK_D: tl.constexpr,
     BLOCK_N: tl.constexpr,
 ):
@@ -611,6 +621,19 @@ def _sass_scan_fwd_kernel(
     if HAS_D:
         dskip = tl.load(D_ptr + d_offs * s_dd, mask=dmask, other=0.0).to(cdt)
 
+    t0 = pid_c * CHUNK
+    # The register pipeline of pass 1, with Cm and z in it too.
+    r = _row_of(perm_ptr, s_pb, s_pl, b, t0, L, HAS_PERM, OFFS64)
+    r_next = _row_of(perm_ptr, s_pb, s_pl, b, t0 + 1, L, HAS_PERM, OFFS64)
+    xv, dv, bv, tmask = _load_row(r, t0, L, b, x_ptr, s_xb, s_xl, s_xd, dt_ptr, s_tb, s_tl, s_td,
+                                  Bm_ptr, s_bb, s_bl, s_bn, g_off, d_offs, n_offs, dmask, nmask, EVEN_D, EVEN_N)
+    cv = _load_vec(Cm_ptr, b * s_cb + gc_off + r * s_cl, n_offs * s_cn, nmask, EVEN_N)
+    if HAS_Z:
+        zv = _load_vec(z_ptr, b * s_zb + r * s_zl, d_offs * s_zd, dmask, EVEN_D)
+    if USE_PDL:
+        # Everything above reads the op's inputs only (with PDL it overlaps the carry's run);
+        # the carried-in state below is the carry's output.
+        gdc_wait()
     if HAS_INIT:
         # Chunk 0 starts from zero; the masked load never touches slot -1. `pid_c > 0` is compared
         # as a block (Triton 3.9's interpreter rejects a splatted scalar comparison in a mask).
@@ -621,15 +644,6 @@ def _sass_scan_fwd_kernel(
     else:
         h = tl.zeros([BLOCK_N, BLOCK_D], dtype=cdt)
 
-    t0 = pid_c * CHUNK
-    # The register pipeline of pass 1, with Cm and z in it too.
-    r = _row_of(perm_ptr, s_pb, s_pl, b, t0, L, HAS_PERM, OFFS64)
-    r_next = _row_of(perm_ptr, s_pb, s_pl, b, t0 + 1, L, HAS_PERM, OFFS64)
-    xv, dv, bv, tmask = _load_row(r, t0, L, b, x_ptr, s_xb, s_xl, s_xd, dt_ptr, s_tb, s_tl, s_td,
-                                  Bm_ptr, s_bb, s_bl, s_bn, g_off, d_offs, n_offs, dmask, nmask, EVEN_D, EVEN_N)
-    cv = _load_vec(Cm_ptr, b * s_cb + gc_off + r * s_cl, n_offs * s_cn, nmask, EVEN_N)
-    if HAS_Z:
-        zv = _load_vec(z_ptr, b * s_zb + r * s_zl, d_offs * s_zd, dmask, EVEN_D)
     # Two stages of Triton's pipeliner on top of the register prefetch (PASS3_STAGES).
     for i in tl.range(0, CHUNK, loop_unroll_factor=UNROLL, num_stages=NUM_STAGES):
         t = t0 + i
@@ -722,6 +736,11 @@ def sass_scan_fwd(
     bias_s = dt_bias.stride(0) if dt_bias is not None else 0
     x_args = (x, *x.stride(), dt, *dt.stride(), A, *A.stride(), Bm4, Bm4.stride(0), Bm4.stride(1),
               Bm4.stride(2), Bm4.stride(3))
+    # Pass 1 is launched as usual (it reads what earlier kernels wrote); the carry and pass 3
+    # are programmatic dependent launches on Hopper (use_pdl): each is launched while its
+    # predecessor runs and waits in-kernel (gdc_wait) before reading the predecessor's output.
+    pdl = nchunk > 1 and use_pdl(x.device)
+    dependent = {"launch_pdl": True} if pdl else {}
     # Triton launches on the current CUDA device, not on the tensors' (kernels/_utils.on_device).
     with on_device(x.device):
         states = dsum = None
@@ -734,12 +753,13 @@ def sass_scan_fwd(
             _sass_scan_chunk_state_kernel[(nchunk - 1, n_dblk, batch)](
                 *x_args, perm, *perm_s, dt_bias, bias_s, states, dsum,
                 seqlen, dim, nstate, group_d, nchunk, OFFS64=offs64,
-                POLY_STATES=POLY_STATES_PASS1 if poly else 0, **common,
+                POLY_STATES=POLY_STATES_PASS1 if poly else 0, USE_PDL=pdl, **common,
             )
             n_elem = nstate * dim
             ccfg = _carry_config(n_elem, nchunk)
             _sass_scan_carry_kernel[(cdiv(n_elem, ccfg["BLOCK_E"]), batch)](
-                A, *A.stride(), states, dsum, dim, nstate, nchunk, IS_FP64=is_fp64, **ccfg)
+                A, *A.stride(), states, dsum, dim, nstate, nchunk, IS_FP64=is_fp64, USE_PDL=pdl,
+                **ccfg, **dependent)
         else:
             states = y  # never read: HAS_INIT is False
         _sass_scan_fwd_kernel[(nchunk, n_dblk, batch)](
@@ -749,7 +769,8 @@ def sass_scan_fwd(
             dt_bias, bias_s, states, y, *y.stride(), last_state,
             seqlen, dim, nstate, group_d, nchunk,
             HAS_INIT=nchunk > 1, OUT_BF16=x.dtype == torch.bfloat16, OFFS64=offs64,
-            POLY_STATES=POLY_STATES_PASS3 if poly else 0, NUM_STAGES=PASS3_STAGES, **common,
+            POLY_STATES=POLY_STATES_PASS3 if poly else 0, NUM_STAGES=PASS3_STAGES, USE_PDL=pdl,
+            **common, **dependent,
         )
     return y
 

@@ -21,6 +21,7 @@ from triton.backends.compiler import GPUTarget
 S, CA, SO = (importlib.import_module("samic_fast.kernels." + m) for m in ("sass_scan", "cluster_assign", "scan_order"))
 
 target = GPUTarget("cuda", int(os.environ.get("ARCH", "90")), 32)
+PDL = target.arch >= 90  # griddepcontrol (programmatic dependent launch) exists from sm_90 on
 outdir = os.environ.get("DUMP")
 
 def jit_fn(k):
@@ -73,7 +74,7 @@ for xdt, perm, bias, sp, unit in itertools.product(["fp32", "bf16", "fp16", "fp6
         common = dict(L="i32", D="i32", N="i32", GROUP_D="i32", NCHUNK="i32", CHUNK=256, UNROLL=2,
                       POLY_STATES=0 if fp64 else 2, OFFS64=perm == "*i64", EVEN_D=unit, EVEN_N=unit,
                       ROWS_ALIKE=unit, BC_ALIKE=unit, DELTA_SOFTPLUS=sp, IS_FP64=fp64,
-                      HAS_PERM=perm is not None, HAS_DT_BIAS=bias, BLOCK_D=bd, BLOCK_N=bn)
+                      HAS_PERM=perm is not None, HAS_DT_BIAS=bias, USE_PDL=PDL, BLOCK_D=bd, BLOCK_N=bn)
         ins = dict(x_ptr=x, s_xb="i32", s_xl="i32", s_xd=one, dt_ptr=x, s_tb="i32", s_tl="i32", s_td=one,
                    A_ptr="*fp32", s_ad="i32", s_an="i32", Bm_ptr=x, s_bb="i32", s_bg="i32", s_bl="i32", s_bn=one,
                    perm_ptr=perm, s_pb="i32", s_pl=1, dt_bias_ptr="*fp32" if bias else None, s_bias=1)
@@ -91,7 +92,7 @@ for xdt, perm, bias, sp, unit in itertools.product(["fp32", "bf16", "fp16", "fp6
 for fp64 in (False, True):
     st = "*fp64" if fp64 else "*fp32"
     comp(S._sass_scan_carry_kernel, dict(A_ptr="*fp32", s_ad="i32", s_an="i32", state_ptr=st, dsum_ptr=st,
-         D="i32", N="i32", NCHUNK="i32", IS_FP64=fp64, BLOCK_C=1024, BLOCK_E=8), 8, f"_{int(fp64)}")
+         D="i32", N="i32", NCHUNK="i32", IS_FP64=fp64, USE_PDL=PDL, BLOCK_C=1024, BLOCK_E=8), 8, f"_{int(fp64)}")
 for xdt, sl in itertools.product(["fp32", "bf16", "fp16", "fp64"], [1, "i32"]):  # contiguous, channels_last
     comp(CA._cluster_assign_fwd_kernel, dict(feat_ptr=P[xdt], centers_ptr=P[xdt], pos_row_ptr="*fp32",
          pos_col_ptr="*fp32", cluster_ptr="*i32", partial_ptr="*i32", SB="i32", SC="i32", SL=sl, C="i32",

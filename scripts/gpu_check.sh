@@ -17,6 +17,7 @@
 #   static   samic-fast bench --static (predicted H100 times from the SASS)
 #   kernels  the kernel table: triton, reference, torch.compile, mamba-ssm CUDA; every ratio;
 #            measured against predicted (--compare-static)
+#   pdl      the fused op with and without programmatic dependent launch (bench/pdl_ab.py)
 #   network  the network table for K = 4, 8, 16 at 768x512; then 3840x2160 for K = 16 if time is left
 # Files written to $OUT (at most 8): summary.md, gpu_check.log, static.md, static.json,
 # bench.md, bench.json, network.json, mamba-build.log.
@@ -171,6 +172,10 @@ fi
 echo "# kernels" >>"$OUT/bench.md"
 step kernels 150 "$OUT/bench.md" "$PY" -m samic_fast bench --device "$DEV" --no-model --quiet \
   --compare-static "$OUT/static.json" --json "$OUT/bench.json" "${KERNELS[@]}"
+if [[ $DRY != 1 ]]; then  # a launch attribute: nothing to time on a CPU
+  echo "# programmatic dependent launch" >>"$OUT/bench.md"
+  step pdl 45 "$OUT/bench.md" "$PY" -m samic_fast.bench.pdl_ab --device "$DEV"
+fi
 echo "# network" >>"$OUT/bench.md"
 step network 90 "$OUT/bench.md" "$PY" -m samic_fast bench --device "$DEV" --no-kernels --quiet \
   --json "$OUT/network.json" "${NETWORK[@]}"
@@ -195,6 +200,7 @@ fi
   # The fused op against its prediction, the network tables, and one targets table merged
   # from every run (a measured row wins over a "not measured" one).
   awk '/^### fused SASS op: measured/{p=1} /^### \(b\)/{p=0} p' "$OUT/bench.md"
+  awk '/^### fused SASS op with programmatic/{p=1} /^# network/{p=0} p' "$OUT/bench.md"
   awk '/^# network/{n=1} n && /^### \(b\)/{p=1} /^### \(c\)/{p=0} p' "$OUT/bench.md"
   "$PY" - "$OUT/bench.json" "$OUT/network.json" "$WORK/network-4k.json" <<'PYEOF' 2>>"$LOG"
 import json, sys

@@ -46,9 +46,10 @@ def _nvidia_backend_or_skip():
         pytest.skip("triton's NVIDIA backend is not installed")
 
 
-def _run(args, timeout=300):
+def _run(args, timeout=300, env_extra=None):
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env["OMP_NUM_THREADS"] = "1"
+    env.update(env_extra or {})
     return subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
 
@@ -209,6 +210,12 @@ def test_model_terms_and_shape_adapters():
     assert math.isclose(p.issue_us, 2 * 2 * (512 * 200 + 100) / 4 * clock_us)
     assert math.isclose(p.mufu_us, 2 * 2 * 512 * 8 * 8 / 4 * clock_us)
     assert p.bound == "latency" and math.isclose(p.predicted_us, p.latency_us + H100.launch_us)
+    # A programmatic dependent launch costs the PDL launch instead.
+    pdl = FakeLaunch()
+    pdl.options = type("Options", (), {"launch_pdl": True})()
+    assert math.isclose(static.predict_kernel(sass, pdl, steps, H100).predicted_us,
+                        p.latency_us + H100.pdl_launch_us)
+    assert H100.pdl_launch_us < H100.launch_us
     # Register-limited occupancy: 255 registers x 32 lanes x 8 warps leaves one program per SM.
     assert static.resident_programs(255, 0, 8) == 1 and static.resident_programs(32, 0, 1) == 32
     # The layout's SASS shapes may come as Shapes, objects, dicts or tuples.
@@ -282,3 +289,48 @@ def test_async_copy_waits_are_charged_at_the_depbar():
     early = _body(["DEPBAR.LE SB0, 0x0", "LDS R5, [R7]", "FADD R6, R5, R5",
                    "LDGSTS.E [R9], desc[UR4][R2.64]", "LDGDEPBAR", *work])
     assert replay_latency(early, loop=True) <= replay_latency(late, loop=True) - 150
+
+
+PDL_SCRIPT = r"""
+import json, os, sys, torch
+from samic_fast.bench.launch_capture import capture
+from samic_fast.kernels import sass_scan_fwd
+
+def launches(L):
+    m = lambda *s: torch.empty(*s, device="meta")
+    perm = torch.empty(1, L, dtype=torch.int32, device="meta")
+    with capture() as rec:
+        sass_scan_fwd(m(1, L, 128), m(1, L, 128), m(128, 16), m(1, L, 16), m(1, L, 16), perm,
+                      m(128), None, m(128), True)
+    return [[la.name, bool(getattr(la.options, "launch_pdl", False)), la.scalar_args()["USE_PDL"]]
+            for la in rec]
+
+print(json.dumps({"long": launches(6144), "short": launches(8)}))
+"""
+
+
+@pytest.mark.parametrize("pdl_env", ["1", "0"])
+def test_dependent_kernels_use_programmatic_dependent_launch(pdl_env, tmp_path):
+    """On an sm_90 device (as recorded) the carry and pass 3 are programmatic dependent launches
+    that wait in-kernel; pass 1 follows whatever came before it, so it is launched as usual (it
+    only lets its dependents start early). A single-chunk scan has no dependent kernel, and
+    SAMIC_FAST_PDL=0 turns it all off (the A/B switch of scripts/gpu_check.sh)."""
+    _nvidia_backend_or_skip()
+    script = tmp_path / "pdl.py"
+    script.write_text(PDL_SCRIPT)
+    env_pdl = {"SAMIC_FAST_PDL": pdl_env}
+    proc = _run([sys.executable, str(script)], env_extra=env_pdl)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    on = pdl_env == "1"
+    assert out["long"] == [["_sass_scan_chunk_state_kernel", False, on],
+                           ["_sass_scan_carry_kernel", on, on],
+                           ["_sass_scan_fwd_kernel", on, on]]
+    assert out["short"] == [["_sass_scan_fwd_kernel", False, False]]
+
+
+def test_pdl_ab_needs_a_gpu_and_says_so(capsys):
+    from samic_fast.bench import pdl_ab
+
+    assert pdl_ab.main(["--device", "cpu"]) == 2
+    assert "needs a CUDA GPU" in capsys.readouterr().err

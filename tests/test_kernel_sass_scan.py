@@ -222,6 +222,25 @@ def test_kodak_low_precision_cuda(dtype):
 
 
 @pytest.mark.gpu
+def test_programmatic_dependent_launch_gives_the_same_bits_cuda(monkeypatch):
+    """The carry and pass 3 as programmatic dependent launches (sm_90+: launched while their
+    predecessor runs, waiting in-kernel for its output) give the bits of plain launches."""
+    requires_cuda()
+    if torch.cuda.get_device_capability()[0] < 9:
+        pytest.skip("programmatic dependent launch needs sm_90")
+    inp, perm = make_inputs(1, 24576, 128, 16, device="cuda", seed=15)
+    last = torch.empty(1, 128, 16, device="cuda")
+    y = sass_scan_fwd(inp["x"], inp["dt"], inp["A"], inp["Bm"], inp["Cm"], perm, inp["D"], inp["z"],
+                      inp["dt_bias"], True, last_state=last)
+    monkeypatch.setenv("SAMIC_FAST_PDL", "0")
+    last_plain = torch.empty_like(last)
+    y_plain = sass_scan_fwd(inp["x"], inp["dt"], inp["A"], inp["Bm"], inp["Cm"], perm, inp["D"], inp["z"],
+                            inp["dt_bias"], True, last_state=last_plain)
+    assert torch.equal(y, y_plain) and torch.equal(last, last_plain)
+    check_fp32(y, run_ref("sass", as64(inp), perm))
+
+
+@pytest.mark.gpu
 def test_no_permuted_copies_cuda():
     """The fused path allocates y and the chunk states only: no gather, no permuted copy."""
     requires_cuda()
