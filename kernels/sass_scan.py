@@ -65,7 +65,10 @@ Design (each choice, and why)
   are all issued at once, then ``BLOCK_C`` dependent FMAs) and writes each chunk's carried-in
   state in place. Its grid is ``N * D / BLOCK_E`` programs per sequence, not the old
   serial loop on ``D / 32`` programs. (3) ``_sass_scan_fwd_kernel`` re-scans each chunk from its
-  carried-in state and writes ``y`` once (and the last chunk writes ``last_state``).
+  carried-in state and writes ``y`` once (and the last chunk writes ``last_state``). On sm_90+
+  (2) and (3) are programmatic dependent launches (``use_pdl``): launched while their
+  predecessor runs, they do their setup and wait (``gdc_wait``) only before reading its output;
+  pass 1, which reads what earlier kernels wrote, is launched as usual.
 * **Re-scan, not correction.** Applying the carried-in state as a correction,
   ``y_t += sum_n Cm_t[n] * exp2(A_n * LOG2E * cumsum(delta)_t) * h_in[n]``, needs the same
   ``L * D * N`` exponentials as re-scanning (one per step, state and channel) and either writes
@@ -79,8 +82,9 @@ Design (each choice, and why)
 
 Static sm_90 figures (Triton 3.7.1, ``samic-fast bench --static``; fp32, perm, dt_bias, softplus,
 D skip; SASS of the loop per warp per step, N=16, 64 channels a warp): pass 1 241 instructions /
-30 MUFU / 128 registers, pass 3 261.5 / 32 / 168; no shuffles, no barriers, no spills (the first
-release: 608 for 32 channels). See bench/RESULTS.md.
+30 MUFU / 128 registers / 570 cycles of single-warp latency, pass 3 268.5 / 32 / 167 / 612 (one
+barrier, from the pipeliner); no shuffles, no spills (the first release: 608 instructions for 32
+channels). See bench/RESULTS.md.
 
 Written for Triton 3.6 through 3.9, compiled and interpreted alike (``kernels/_utils.py``,
 "Triton version compatibility"): the step loops have a compile-time trip count (the last chunk
