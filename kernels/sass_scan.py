@@ -98,7 +98,10 @@ import torch
 import triton
 import triton.language as tl
 
-from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
+try:  # grid dependency control (programmatic dependent launch): in Triton 3.6 and 3.7
+    from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
+except ImportError:  # pragma: no cover - then PDL is never requested (USE_PDL is always False)
+    gdc_launch_dependents = gdc_wait = None
 
 from ._utils import cdiv, compute_dtype, is_interpreter, next_pow2, num_sms, on_device, triton_at_least, use_pdl
 
@@ -743,7 +746,7 @@ def sass_scan_fwd(
     # Pass 1 is launched as usual (it reads what earlier kernels wrote); the carry and pass 3
     # are programmatic dependent launches on Hopper (use_pdl): each is launched while its
     # predecessor runs and waits in-kernel (gdc_wait) before reading the predecessor's output.
-    pdl = nchunk > 1 and use_pdl(x.device)
+    pdl = nchunk > 1 and gdc_wait is not None and use_pdl(x.device)
     dependent = {"launch_pdl": True} if pdl else {}
     # Triton launches on the current CUDA device, not on the tensors' (kernels/_utils.on_device).
     with on_device(x.device):
