@@ -56,7 +56,8 @@ class GPU:
 #: load assumed by the targets, 1.755 GHz (the SXM5 part peaks at 1.98 GHz, so this errs slow).
 #: The launch costs are leads, not measurements here: 2 us a kernel behind a running one, and half
 #: that for a programmatic dependent launch, which is launched while its predecessor runs and only
-#: waits for its completion signal and memory flush (scripts/gpu_check.sh times the op both ways). FLOP rates per SM and clock from NVIDIA's
+#: waits for its completion signal and memory flush (bench/calibrate.py measures both, and
+#: bench/pdl_ab.py times the fused op both ways). FLOP rates per SM and clock from NVIDIA's
 #: H100 SXM5 datasheet: 67 TFLOPS FP32 (non-tensor) = 132 x 256 x 1.98 GHz, 494.7 TFLOPS dense
 #: TF32 = 132 x 2048 x 1.83 GHz; at this clock 59.3 and 474 TFLOPS.
 H100 = GPU(

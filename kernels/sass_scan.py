@@ -35,12 +35,12 @@ Design (each choice, and why)
   though, schedules the body as one block and issues a load whose only use is after the back
   edge late in the body; pass 3 (more loads) then stalls at the next iteration's first use, so
   its loop adds two stages of Triton's pipeliner (:data:`PASS3_STAGES`: part of the rows as
-  asynchronous copies; 8 more instructions a step, 30 % less single-warp latency). The pipeliner
-  alone (``tl.range(num_stages=3)``, the previous version) cost 40-50 more instructions a step
-  (``LDGSTS``, ``DEPBAR``, two ``BAR.SYNC`` and ``LDS`` for every row). Full blocks (``EVEN_D``, ``EVEN_N``) load without
-  predicates or zero-fill (rows are clamped in bounds), offsets are int32 unless a tensor
-  reaches 2^31 elements (``OFFS64``), and tensors with equal strides (``ROWS_ALIKE``,
-  ``BC_ALIKE``) share one row offset.
+  asynchronous copies; 7 more instructions a step, 28 % less single-warp latency). The
+  pipeliner alone (``tl.range(num_stages=3)``, the previous version) cost 40-50 more
+  instructions a step (``LDGSTS``, ``DEPBAR``, two ``BAR.SYNC`` and ``LDS`` for every row).
+  Full blocks (``EVEN_D``, ``EVEN_N``) load without predicates or zero-fill (rows are clamped
+  in bounds), offsets are int32 unless a tensor reaches 2^31 elements (``OFFS64``), and
+  tensors with equal strides (``ROWS_ALIKE``, ``BC_ALIKE``) share one row offset.
 * **Exponentials on two pipes.** An H100 SM has 16 MUFU lanes and 128 FMA lanes. Each step
   computes ``POLY_STATES_PASS*`` of the 16 decays with :func:`_exp2_fma` (range split plus a
   degree-5 polynomial, ~11 FMA-pipe instructions, the accuracy of ``MUFU.EX2``) and the rest on
@@ -132,7 +132,7 @@ POLY_STATES_PASS3 = 1
 #: is issued late in the body, and the next iteration waits for it (sm_90 static, steady state:
 #: 851 cycles a step for one warp against 261 instructions). Two stages move part of the loads
 #: (the ``x``, ``dt``, ``z`` rows and ``perm`` entries; ``Bm``, ``Cm`` stay in registers) to
-#: asynchronous copies a step ahead: 604 cycles for 269 instructions, so pass 3 is issue-bound
+#: asynchronous copies a step ahead: about 610 cycles for 269 instructions, so pass 3 is issue-bound
 #: again at three warps a scheduler. Pass 1 gains nothing from it (560-570 cycles either way,
 #: 11 more instructions) and stays unpipelined. Triton 3.6's pipeliner makes it worse (186
 #: registers, too many for 12 programs an SM, and 783 cycles a step): there one stage.

@@ -15,6 +15,7 @@
 #   tests    the GPU tests (kernels compiled for the GPU, model shapes)
 #   verify   samic-fast verify --device cuda (parity at the Kodak shapes)
 #   static   samic-fast bench --static (predicted H100 times from the SASS)
+#   calibrate  the static model's load latency and launch costs, measured (bench/calibrate.py)
 #   kernels  the kernel table: triton, reference, torch.compile, mamba-ssm CUDA; every ratio;
 #            measured against predicted (--compare-static)
 #   pdl      the fused op with and without programmatic dependent launch (bench/pdl_ab.py)
@@ -147,6 +148,10 @@ step verify 60 - "${VERIFY_ENV[@]}" "$PY" -m samic_fast verify "${VERIFY[@]}"
 : >"$OUT/static.md"
 step static 90 "$OUT/static.md" "$PY" -m samic_fast bench --static --json "$OUT/static.json" "${STATIC[@]}"
 
+if [[ $DRY != 1 ]]; then  # the model's load latency and launch costs, measured
+  step calibrate 40 "$OUT/static.md" "$PY" -m samic_fast.bench.calibrate --device "$DEV"
+fi
+
 # ---- wait for mamba ----------------------------------------------------------------------------
 if [[ -n $MAMBA_PID ]]; then
   wait "$MAMBA_PID"
@@ -172,7 +177,7 @@ fi
 echo "# kernels" >>"$OUT/bench.md"
 step kernels 150 "$OUT/bench.md" "$PY" -m samic_fast bench --device "$DEV" --no-model --quiet \
   --compare-static "$OUT/static.json" --json "$OUT/bench.json" "${KERNELS[@]}"
-if [[ $DRY != 1 ]]; then  # a launch attribute: nothing to time on a CPU
+if [[ $DRY != 1 ]]; then  # GPU timings only: nothing to time on a CPU
   echo "# programmatic dependent launch" >>"$OUT/bench.md"
   step pdl 45 "$OUT/bench.md" "$PY" -m samic_fast.bench.pdl_ab --device "$DEV"
 fi
@@ -201,6 +206,7 @@ fi
   # from every run (a measured row wins over a "not measured" one).
   awk '/^### fused SASS op: measured/{p=1} /^### \(b\)/{p=0} p' "$OUT/bench.md"
   awk '/^### fused SASS op with programmatic/{p=1} /^# network/{p=0} p' "$OUT/bench.md"
+  awk '/^### static model constants, measured/{p=1} p' "$OUT/static.md"
   awk '/^# network/{n=1} n && /^### \(b\)/{p=1} /^### \(c\)/{p=0} p' "$OUT/bench.md"
   "$PY" - "$OUT/bench.json" "$OUT/network.json" "$WORK/network-4k.json" <<'PYEOF' 2>>"$LOG"
 import json, sys

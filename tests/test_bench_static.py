@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -334,3 +335,25 @@ def test_pdl_ab_needs_a_gpu_and_says_so(capsys):
 
     assert pdl_ab.main(["--device", "cpu"]) == 2
     assert "needs a CUDA GPU" in capsys.readouterr().err
+
+
+def test_calibration_chase_is_one_cycle_through_every_line(monkeypatch):
+    """The load-latency probe of bench/calibrate.py: its table is one random cycle through all
+    lines, and the chase kernel (run here in the interpreter) follows it step by step."""
+    from samic_fast.bench import calibrate
+
+    lines = 37
+    nxt = calibrate.chase_table(lines, "cpu", seed=3)
+    seen, i = set(), 0
+    for _ in range(lines):
+        assert i % calibrate.LINE == 0 and i not in seen
+        seen.add(i)
+        i = int(nxt[i])
+    assert i == 0 and len(seen) == lines  # back at the start after exactly `lines` loads
+    out = torch.empty(1, dtype=torch.int32)
+    calibrate._chase_kernel[(1,)](nxt, out, 0, 5, num_warps=1)
+    expect = 0
+    for _ in range(5):
+        expect = int(nxt[expect])
+    assert int(out) == expect
+    assert calibrate.main(["--device", "cpu"]) == 2
