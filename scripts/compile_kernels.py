@@ -109,6 +109,11 @@ for cl, fused in itertools.product(("*i32", "*i64"), (False, True)):
     comp(SO._scan_order_start_kernel, dict(count_ptr="*i64", rowsum_ptr="*i64", colsum_ptr="*i64",
          hist_ptr="*i32", cluster_ptr=cl, L="i32", K="i32", NBLK="i32", BLOCK_K=32, BLOCK_NB=128,
          BLOCK_L=256, FUSED_HIST=fused), 4, f"{cl[1:]}_{int(fused)}")
+# The GPU calibration probes of samic_fast.bench.calibrate (run by scripts/gpu_check.sh).
+CAL = importlib.import_module("samic_fast.bench.calibrate")
+comp(CAL._chase_kernel, dict(next_ptr="*i32", out_ptr="*i32", start="i32", steps="i32"), 1)
+for pdl in sorted({False, PDL}):
+    comp(CAL._empty_kernel, dict(out_ptr="*fp32", USE_PDL=pdl), 1, f"_{int(pdl)}")
 if os.environ.get("COVER"):
     # A pairwise covering subset: for each kernel, every pair of argument values (dtype x flag,
     # flag x flag, block size x dtype, ...) compiled at least once, not every combination (what

@@ -18,8 +18,9 @@
 #   calibrate  the static model's load latency and launch costs, measured (bench/calibrate.py)
 #   kernels  the kernel table: triton, reference, torch.compile, mamba-ssm CUDA; every ratio;
 #            measured against predicted (--compare-static)
+#   network  the network table for K = 4, 8, 16 at 768x512
 #   pdl      the fused op with and without programmatic dependent launch (bench/pdl_ab.py)
-#   network  the network table for K = 4, 8, 16 at 768x512; then 3840x2160 for K = 16 if time is left
+#   network-4k  3840x2160 for K = 16, if time is left
 # Files written to $OUT (at most 8): summary.md, gpu_check.log, static.md, static.json,
 # bench.md, bench.json, network.json, mamba-build.log.
 set -u
@@ -177,13 +178,13 @@ fi
 echo "# kernels" >>"$OUT/bench.md"
 step kernels 150 "$OUT/bench.md" "$PY" -m samic_fast bench --device "$DEV" --no-model --quiet \
   --compare-static "$OUT/static.json" --json "$OUT/bench.json" "${KERNELS[@]}"
+echo "# network" >>"$OUT/bench.md"
+step network 90 "$OUT/bench.md" "$PY" -m samic_fast bench --device "$DEV" --no-kernels --quiet \
+  --json "$OUT/network.json" "${NETWORK[@]}"
 if [[ $DRY != 1 ]]; then  # GPU timings only: nothing to time on a CPU
   echo "# programmatic dependent launch" >>"$OUT/bench.md"
   step pdl 45 "$OUT/bench.md" "$PY" -m samic_fast.bench.pdl_ab --device "$DEV"
 fi
-echo "# network" >>"$OUT/bench.md"
-step network 90 "$OUT/bench.md" "$PY" -m samic_fast bench --device "$DEV" --no-kernels --quiet \
-  --json "$OUT/network.json" "${NETWORK[@]}"
 if ((${#NETWORK_4K[@]})); then
   echo "# network, 3840x2160" >>"$OUT/bench.md"
   step network-4k 90 "$OUT/bench.md" "$PY" -m samic_fast bench --device "$DEV" --no-kernels --quiet \
