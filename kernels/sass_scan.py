@@ -81,10 +81,10 @@ Design (each choice, and why)
   results from run to run.
 
 Static sm_90 figures (Triton 3.7.1, ``samic-fast bench --static``; fp32, perm, dt_bias, softplus,
-D skip; SASS of the loop per warp per step, N=16, 64 channels a warp): pass 1 241 instructions /
-30 MUFU / 128 registers / 570 cycles of single-warp latency, pass 3 268.5 / 32 / 167 / 612 (one
-barrier, from the pipeliner); no shuffles, no spills (the first release: 608 instructions for 32
-channels). See bench/RESULTS.md.
+D skip; SASS of the loop per warp per step, N=16, 64 channels a warp): pass 1 232 instructions /
+30 MUFU / 127 registers / 562 cycles of single-warp latency, pass 3 260.5 / 32 / 158 / 606 (one
+barrier, from the pipeliner; with ``FULL_CHUNKS``); no shuffles, no spills (the first release:
+608 instructions for 32 channels). See bench/RESULTS.md.
 
 Written for Triton 3.6 through 3.9, compiled and interpreted alike (``kernels/_utils.py``,
 "Triton version compatibility"): the step loops have a compile-time trip count (the last chunk
@@ -346,12 +346,16 @@ def _row_of(perm_ptr, s_pb, s_pl, b, t, L, HAS_PERM: tl.constexpr, OFFS64: tl.co
 @triton.jit
 def _load_row(r, t, L, b, x_ptr, s_xb, s_xl, s_xd, dt_ptr, s_tb, s_tl, s_td,
               Bm_ptr, s_bb, s_bl, s_bn, g_off, d_offs, n_offs, dmask, nmask,
-              EVEN_D: tl.constexpr, EVEN_N: tl.constexpr):
+              EVEN_D: tl.constexpr, EVEN_N: tl.constexpr, FULL_CHUNKS: tl.constexpr):
     """``x[r], dt[r]`` (``[BLOCK_D]``, storage dtype) and the ``[BLOCK_N]`` row ``Bm[r]`` (the
     same for every channel of the block: a broadcast), and the step mask. The row is always in
     bounds (:func:`_row_of` clamps it), so the loads are masked only where a block overhangs
-    ``D`` or ``N``: a full block loads with no predicate and no zero-fill."""
-    tmask = dmask & (tl.full(d_offs.shape, t, tl.int32) < L)
+    ``D`` or ``N``: a full block loads with no predicate and no zero-fill. With
+    ``FULL_CHUNKS`` every step of the launch is below ``L`` and the mask is the channels'."""
+    if FULL_CHUNKS:
+        tmask = dmask
+    else:
+        tmask = dmask & (tl.full(d_offs.shape, t, tl.int32) < L)
     x_p = x_ptr + b * s_xb + r * s_xl + d_offs * s_xd
     dt_p = dt_ptr + b * s_tb + r * s_tl + d_offs * s_td
     if EVEN_D:
@@ -380,7 +384,7 @@ def _load_vec(ptr, off, offs, mask, EVEN: tl.constexpr):
 
 @triton.jit
 def _advance(h, A2, bias, n_offs, xv, dv, bv, tmask, POLY_STATES: tl.constexpr,
-             DELTA_SOFTPLUS: tl.constexpr, HAS_DT_BIAS: tl.constexpr):
+             DELTA_SOFTPLUS: tl.constexpr, HAS_DT_BIAS: tl.constexpr, FULL_CHUNKS: tl.constexpr):
     """One step of the recurrence on loaded inputs (a masked step is a no-op: delta 0, decay 1,
     input 0), shared by pass 1 and pass 3 so both compute the state with the same operations.
     Returns the new state and ``x``, ``delta`` in the compute dtype."""
@@ -392,9 +396,11 @@ def _advance(h, A2, bias, n_offs, xv, dv, bv, tmask, POLY_STATES: tl.constexpr,
     if DELTA_SOFTPLUS:
         dv = _softplus(dv)
     # A masked step (the last chunk's tail) re-reads row perm[L-1]: zero its delta (decay 1) and
-    # its x (so an inf there cannot become 0 * inf = NaN in last_state).
-    dv = tl.where(tmask, dv, 0.0)
-    xv = tl.where(tmask, xv, 0.0)
+    # its x (so an inf there cannot become 0 * inf = NaN in last_state). Without a tail
+    # (FULL_CHUNKS) there is nothing to zero: channels past D load zeros and are never stored.
+    if not FULL_CHUNKS:
+        dv = tl.where(tmask, dv, 0.0)
+        xv = tl.where(tmask, xv, 0.0)
     # The decays: states n < POLY_STATES on the FMA pipe (_exp2_fma), the rest one MUFU.EX2
     # each. The state index of each register is a compile-time constant in the
     # channels-across-lanes layout, so the select is resolved per register and each element
@@ -454,6 +460,7 @@ def _sass_scan_chunk_state_kernel(
     POLY_STATES: tl.constexpr,
     OFFS64: tl.constexpr,
     UNROLL: tl.constexpr,
+    FULL_CHUNKS: tl.constexpr,
     EVEN_D: tl.constexpr,
     EVEN_N: tl.constexpr,
     ROWS_ALIKE: tl.constexpr,
@@ -493,15 +500,15 @@ def _sass_scan_chunk_state_kernel(
     r_next = _row_of(perm_ptr, s_pb, s_pl, b, t0 + 1, L, HAS_PERM, OFFS64)
     xv, dv, bv, tmask = _load_row(
         _row_of(perm_ptr, s_pb, s_pl, b, t0, L, HAS_PERM, OFFS64), t0, L, b, x_ptr, s_xb, s_xl,
-        s_xd, dt_ptr, s_tb, s_tl, s_td, Bm_ptr, s_bb, s_bl, s_bn, g_off, d_offs, n_offs, dmask, nmask, EVEN_D, EVEN_N)
+        s_xd, dt_ptr, s_tb, s_tl, s_td, Bm_ptr, s_bb, s_bl, s_bn, g_off, d_offs, n_offs, dmask, nmask, EVEN_D, EVEN_N, FULL_CHUNKS)
     for i in tl.range(0, CHUNK, loop_unroll_factor=UNROLL):
         t = t0 + i
         xn, dn, bn, mn = _load_row(r_next, t + 1, L, b, x_ptr, s_xb, s_xl, s_xd, dt_ptr, s_tb,
                                    s_tl, s_td, Bm_ptr, s_bb, s_bl, s_bn, g_off, d_offs, n_offs,
-                                   dmask, nmask, EVEN_D, EVEN_N)
+                                   dmask, nmask, EVEN_D, EVEN_N, FULL_CHUNKS)
         r_next = _row_of(perm_ptr, s_pb, s_pl, b, t + 2, L, HAS_PERM, OFFS64)
         h, xc, dc = _advance(h, A2, bias, n_offs, xv, dv, bv, tmask, POLY_STATES, DELTA_SOFTPLUS,
-                             HAS_DT_BIAS)
+                             HAS_DT_BIAS, FULL_CHUNKS)
         dsum += dc
         xv, dv, bv, tmask = xn, dn, bn, mn
 
@@ -586,6 +593,7 @@ def _sass_scan_fwd_kernel(
     POLY_STATES: tl.constexpr,
     OFFS64: tl.constexpr,
     UNROLL: tl.constexpr,
+    FULL_CHUNKS: tl.constexpr,
     NUM_STAGES: tl.constexpr,
     EVEN_D: tl.constexpr,
     EVEN_N: tl.constexpr,
@@ -633,7 +641,7 @@ def _sass_scan_fwd_kernel(
     r = _row_of(perm_ptr, s_pb, s_pl, b, t0, L, HAS_PERM, OFFS64)
     r_next = _row_of(perm_ptr, s_pb, s_pl, b, t0 + 1, L, HAS_PERM, OFFS64)
     xv, dv, bv, tmask = _load_row(r, t0, L, b, x_ptr, s_xb, s_xl, s_xd, dt_ptr, s_tb, s_tl, s_td,
-                                  Bm_ptr, s_bb, s_bl, s_bn, g_off, d_offs, n_offs, dmask, nmask, EVEN_D, EVEN_N)
+                                  Bm_ptr, s_bb, s_bl, s_bn, g_off, d_offs, n_offs, dmask, nmask, EVEN_D, EVEN_N, FULL_CHUNKS)
     cv = _load_vec(Cm_ptr, b * s_cb + gc_off + r * s_cl, n_offs * s_cn, nmask, EVEN_N)
     if HAS_Z:
         zv = _load_vec(z_ptr, b * s_zb + r * s_zl, d_offs * s_zd, dmask, EVEN_D)
@@ -656,14 +664,14 @@ def _sass_scan_fwd_kernel(
         t = t0 + i
         xn, dn, bn, mn = _load_row(r_next, t + 1, L, b, x_ptr, s_xb, s_xl, s_xd, dt_ptr, s_tb,
                                    s_tl, s_td, Bm_ptr, s_bb, s_bl, s_bn, g_off, d_offs, n_offs,
-                                   dmask, nmask, EVEN_D, EVEN_N)
+                                   dmask, nmask, EVEN_D, EVEN_N, FULL_CHUNKS)
         cn = _load_vec(Cm_ptr, b * s_cb + gc_off + r_next * s_cl, n_offs * s_cn, nmask, EVEN_N)
         if HAS_Z:
             zn = _load_vec(z_ptr, b * s_zb + r_next * s_zl, d_offs * s_zd, dmask, EVEN_D)
         r_nn = _row_of(perm_ptr, s_pb, s_pl, b, t + 2, L, HAS_PERM, OFFS64)
 
         h, xc, dc = _advance(h, A2, bias, n_offs, xv, dv, bv, tmask, POLY_STATES, DELTA_SOFTPLUS,
-                             HAS_DT_BIAS)
+                             HAS_DT_BIAS, FULL_CHUNKS)
         yv = tl.sum(h * cv.to(cdt)[:, None], axis=0)
         if HAS_D:
             yv += xc * dskip
@@ -756,11 +764,12 @@ def sass_scan_fwd(
             dsum = torch.empty(batch, nchunk, dim, device=x.device, dtype=sdt)
         offs64 = _needs_int64(x, dt, Bm4, Cm4, z, y, perm, states, last_state)
         if nchunk > 1:
-            # The last chunk's end state is never used: pass 1 skips it.
+            # The last chunk's end state is never used: pass 1 skips it, so every chunk it scans is full
+    # (FULL_CHUNKS: no step mask); pass 3 has a tail only when CHUNK does not divide L.
             _sass_scan_chunk_state_kernel[(nchunk - 1, n_dblk, batch)](
                 *x_args, perm, *perm_s, dt_bias, bias_s, states, dsum,
                 seqlen, dim, nstate, group_d, nchunk, OFFS64=offs64,
-                POLY_STATES=POLY_STATES_PASS1 if poly else 0, USE_PDL=pdl, **common,
+                POLY_STATES=POLY_STATES_PASS1 if poly else 0, USE_PDL=pdl, FULL_CHUNKS=True, **common,
             )
             n_elem = nstate * dim
             ccfg = _carry_config(n_elem, nchunk)
@@ -777,7 +786,7 @@ def sass_scan_fwd(
             seqlen, dim, nstate, group_d, nchunk,
             HAS_INIT=nchunk > 1, OUT_BF16=x.dtype == torch.bfloat16, OFFS64=offs64,
             POLY_STATES=POLY_STATES_PASS3 if poly else 0, NUM_STAGES=PASS3_STAGES, USE_PDL=pdl,
-            **common, **dependent,
+            FULL_CHUNKS=seqlen % chunk == 0, **common, **dependent,
         )
     return y
 

@@ -79,16 +79,19 @@ for xdt, perm, bias, sp, unit in itertools.product(["fp32", "bf16", "fp16", "fp6
                    A_ptr="*fp32", s_ad="i32", s_an="i32", Bm_ptr=x, s_bb="i32", s_bg="i32", s_bl="i32", s_bn=one,
                    perm_ptr=perm, s_pb="i32", s_pl=1, dt_bias_ptr="*fp32" if bias else None, s_bias=1)
         tag = f"_{xdt}_{'p' if perm else 'np'}{perm or ''}_{int(bias)}{int(sp)}{int(unit)}_n{bn}".replace("*", "")
-        comp(S._sass_scan_chunk_state_kernel, dict(common, **ins, state_ptr=st, dsum_ptr=st), 1, tag)
-        for init, hd, hz in itertools.product([False, True], [False, True], [False, True]):
-            if bn != 16 and (hd != hz):
+        comp(S._sass_scan_chunk_state_kernel, dict(common, **ins, state_ptr=st, dsum_ptr=st, FULL_CHUNKS=True),
+             1, tag)
+        for init, hd, hz, full in itertools.product([False, True], [False, True], [False, True], [False, True]):
+            if bn != 16 and (hd != hz or full):
                 continue  # the other state sizes: with and without every optional input
+            if full and (hd != hz or xdt == "fp16"):
+                continue  # no tail mask: the loop body changes, not the dtype/option logic
             comp(S._sass_scan_fwd_kernel, dict(common, **ins, Cm_ptr=x, s_cb="i32", s_cg="i32", s_cl="i32",
                  s_cn=one, D_ptr="*fp32" if hd else None, s_dd=1, z_ptr=x if hz else None, s_zb="i32",
                  s_zl="i32", s_zd=one, state_ptr=st, y_ptr=x, s_yb="i32", s_yl="i32", s_yd=one,
                  last_ptr=st, HAS_INIT=init, OUT_BF16=xdt == "bf16", HAS_D=hd, HAS_Z=hz, HAS_LAST=True,
-                 NUM_STAGES=S.PASS3_STAGES),
-                 1, tag + f"_{int(init)}{int(hd)}{int(hz)}")
+                 NUM_STAGES=S.PASS3_STAGES, FULL_CHUNKS=full),
+                 1, tag + f"_{int(init)}{int(hd)}{int(hz)}{int(full)}")
 for fp64 in (False, True):
     st = "*fp64" if fp64 else "*fp32"
     comp(S._sass_scan_carry_kernel, dict(A_ptr="*fp32", s_ad="i32", s_an="i32", state_ptr=st, dsum_ptr=st,

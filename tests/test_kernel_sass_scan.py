@@ -321,6 +321,21 @@ def test_last_state_matches_reference(shape, op):
     assert torch.equal(y2, y) and torch.equal(last2, last)
 
 
+@pytest.mark.parametrize("op", ["sass", "selective"])
+def test_full_chunks_skip_the_step_mask(op):
+    """L a multiple of the chunk: no launch has a tail, so the step mask is compiled out
+    (FULL_CHUNKS); channels past D (11 in 8-channel blocks) still load zeros and are not stored."""
+    inp, perm = make_inputs(2, 32, 11, 5, seed=25)
+    b, L, d, n = 2, 32, 11, 5
+    last = torch.full((b, d, n), float("nan"))
+    y = torch.full_like(inp["x"], float("nan"))
+    sass_scan_fwd(inp["x"], inp["dt"], inp["A"], inp["Bm"], inp["Cm"], perm if op == "sass" else None,
+                  inp["D"], inp["z"], inp["dt_bias"], True, y=y, last_state=last, chunk_len=8)
+    y64, last64 = _last_state_ref(op, as64(inp), perm)
+    check_fp32(y, y64)
+    assert rel_rms(last, last64) <= SCAN_RTOL_RMS[torch.float32]
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
 def test_strided_channel_first_inputs_without_copies(dtype):
     """(B, D, L) storage read through (B, L, D) views: the result equals the contiguous run."""
