@@ -17,8 +17,10 @@ loop:
 - occupancy: resident programs per SM ``R`` from registers (256-register allocation units),
   shared memory, 64 warps and 32 programs per SM; the busiest SM runs ``P = ceil(G / 132)``
   programs in ``waves = ceil(P / R)``; ``sched = min(4, min(P, R) * W)`` schedulers have work;
-- issue time: ``P * W * (S * I + I0) / sched`` cycles (one instruction per scheduler per clock);
-- MUFU time: ``P * W * S * M * 8 / sched`` cycles (16 MUFU lanes per SM: a warp's MUFU
+- issue time: ``ceil(P * W / sched) * (S * I + I0)`` cycles (one instruction per scheduler per
+  clock; a warp stays on one scheduler, so the busiest one has the average rounded up to whole
+  warps: 11 one-warp programs on an SM put 3 warps on three of its schedulers, not 2.75);
+- MUFU time: ``ceil(P * W / sched) * S * M * 8`` cycles (16 MUFU lanes per SM: a warp's MUFU
   instruction holds its quadrant's 4 lanes for 8 clocks);
 - latency time: ``waves * (S * T + PROLOGUE_CYCLES)``: each program's steps are a dependent
   chain through the state, and a step cannot start before the previous one issued;
@@ -222,8 +224,10 @@ def predict_kernel(sass, launch, steps: int, gpu: GPU = H100) -> KernelPredictio
     ips = sass.instructions_per_step or 0.0
     mps = sass.mufu_per_step or 0.0
     lat = sass.latency_cycles_per_step or 0.0
-    issue = per_sm * w * (steps * ips + sass.instructions_outside_loop) / sched
-    mufu = per_sm * w * steps * mps * (32 / (gpu.mufu_lanes_per_sm / gpu.schedulers_per_sm)) / sched
+    # A warp stays on one scheduler: the busiest one has the whole-warp ceiling of the average.
+    warps_per_sched = math.ceil(per_sm * w / sched)
+    issue = warps_per_sched * (steps * ips + sass.instructions_outside_loop)
+    mufu = warps_per_sched * steps * mps * (32 / (gpu.mufu_lanes_per_sm / gpu.schedulers_per_sm))
     latency = waves * (steps * lat + PROLOGUE_CYCLES)
     to_us = 1e6 / gpu.clock_hz
     terms = {"issue": issue * to_us, "mufu": mufu * to_us, "latency": latency * to_us,

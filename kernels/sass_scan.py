@@ -49,7 +49,7 @@ Design (each choice, and why)
   Triton 3.6 does not resolve that select per register (it would compute both exponentials for
   every state), so below 3.7 every decay stays on the MUFU (:data:`_SELECT_FOLDS`).
 * **Chunks sized to fill the GPU in one wave.** The sequence is cut into chunks of ``CHUNK``
-  steps (:func:`_chunk_len`: from a grid of four lengths an octave, the one that minimises the
+  steps (:func:`_chunk_len`: from a grid of eight lengths an octave, the one that minimises the
   busiest scheduler's time, with at most :data:`WARPS_PER_SM` one-warp programs an SM, all
   resident): batch 1 fills the device at every shape, and a short sequence gets short chunks
   (down to :data:`MIN_CHUNK` steps), so its latency is ``2 * CHUNK`` steps plus a carry of
@@ -175,14 +175,18 @@ _SELECT_FOLDS = triton_at_least(3, 7)
 
 
 def _chunk_candidates(seqlen: int) -> list[int]:
-    """Chunk lengths the launcher picks from: ``{4, 5, 6, 7} * 2^k`` (four a doubling), even,
-    from :data:`MIN_CHUNK` up to the first that covers ``seqlen``. A coarse grid, so that a new
-    image size rarely compiles new kernel variants (``CHUNK`` is a compile-time constant)."""
+    """Chunk lengths the launcher picks from: ``{8, 9, ..., 15} * 2^k`` (eight a doubling),
+    even, from :data:`MIN_CHUNK` up to the first that covers ``seqlen``. Eight an octave, not
+    four: a scheduler runs whole warps, so a chunk that leaves 11 programs on an SM (3 warps on
+    three of its schedulers) costs as much as one that leaves 12, and the grid needs steps of
+    about 1/8 to land near a multiple of 4 programs an SM (3840x2160's largest call: 2,688
+    steps, not 3,072). Still a coarse grid, so that a new image size rarely compiles new kernel
+    variants (``CHUNK`` is a compile-time constant)."""
     out, k = [], 1
     while True:
-        for m in (4, 5, 6, 7):
+        for m in range(8, 16):
             c = m * k
-            if c >= MIN_CHUNK and c % 2 == 0:
+            if c >= MIN_CHUNK and c % 2 == 0 and (not out or c > out[-1]):
                 out.append(c)
                 if c >= seqlen:
                     return out

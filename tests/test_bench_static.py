@@ -211,6 +211,12 @@ def test_model_terms_and_shape_adapters():
     assert math.isclose(p.issue_us, 2 * 2 * (512 * 200 + 100) / 4 * clock_us)
     assert math.isclose(p.mufu_us, 2 * 2 * 512 * 8 * 8 / 4 * clock_us)
     assert p.bound == "latency" and math.isclose(p.predicted_us, p.latency_us + H100.launch_us)
+    # 11 one-warp programs an SM: the busiest scheduler runs 3 of them (a warp stays on one).
+    eleven = FakeLaunch()
+    eleven.grid, eleven.programs, eleven.num_warps = (132 * 11, 1, 1), 132 * 11, 1
+    p11 = static.predict_kernel(sass, eleven, steps, H100)
+    assert math.isclose(p11.issue_us, 3 * (512 * 200 + 100) * clock_us)
+    assert math.isclose(p11.mufu_us, 3 * 512 * 8 * 8 * clock_us)
     # A programmatic dependent launch costs the PDL launch instead.
     pdl = FakeLaunch()
     pdl.options = type("Options", (), {"launch_pdl": True})()
