@@ -65,6 +65,17 @@ def chase_table(lines: int, device, seed: int = 0) -> torch.Tensor:
     return nxt.to(device)
 
 
+def _once_ms(fn) -> float:
+    """Milliseconds of one call of ``fn`` on the current stream, by CUDA events. Not
+    ``timing.time_fn``: that flushes L2 before each repetition, which the warm chase must not."""
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    fn()
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end)
+
+
 def chase_ns(nbytes: int, steps: int, device, warm: bool) -> float:
     """Nanoseconds per dependent load through a ``nbytes`` buffer (one warp, one program). With
     ``warm`` a first pass over the whole cycle leaves the buffer in L2 (when it fits); without,
@@ -74,12 +85,7 @@ def chase_ns(nbytes: int, steps: int, device, warm: bool) -> float:
     out = torch.empty(1, dtype=torch.int32, device=device)
     _chase_kernel[(1,)](nxt, out, 0, lines if warm else 1, num_warps=1)
     torch.cuda.synchronize(device)
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    _chase_kernel[(1,)](nxt, out, 0, steps, num_warps=1)
-    end.record()
-    end.synchronize()
-    return start.elapsed_time(end) * 1e6 / steps
+    return _once_ms(lambda: _chase_kernel[(1,)](nxt, out, 0, steps, num_warps=1)) * 1e6 / steps
 
 
 def launch_us(device, pdl: bool, count: int = 500) -> float:
@@ -95,12 +101,7 @@ def launch_us(device, pdl: bool, count: int = 500) -> float:
             _empty_kernel[(1,)](out, USE_PDL=pdl, **kw)
     graph.replay()
     torch.cuda.synchronize(device)
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    graph.replay()
-    end.record()
-    end.synchronize()
-    return start.elapsed_time(end) * 1e3 / count
+    return _once_ms(graph.replay) * 1e3 / count
 
 
 def eager_op_us(device, count: int = 2000) -> float:

@@ -103,7 +103,8 @@ try:  # grid dependency control (programmatic dependent launch): in Triton 3.6 a
 except ImportError:  # pragma: no cover - then PDL is never requested (USE_PDL is always False)
     gdc_launch_dependents = gdc_wait = None
 
-from ._utils import cdiv, compute_dtype, is_interpreter, next_pow2, num_sms, on_device, triton_at_least, use_pdl
+from ._utils import (cdiv, compute_dtype, is_interpreter, next_pow2, num_sms, on_device, triton_at_least,
+                     use_pdl)
 
 #: One-warp programs per SM the chunking may launch: all of them resident at once (one wave; at
 #: <= 168 registers a thread 12 one-warp programs fit an SM's register file), three warps per
@@ -132,10 +133,10 @@ POLY_STATES_PASS3 = 1
 #: is issued late in the body, and the next iteration waits for it (sm_90 static, steady state:
 #: 851 cycles a step for one warp against 261 instructions). Two stages move part of the loads
 #: (the ``x``, ``dt``, ``z`` rows and ``perm`` entries; ``Bm``, ``Cm`` stay in registers) to
-#: asynchronous copies a step ahead: about 610 cycles for 269 instructions, so pass 3 is issue-bound
-#: again at three warps a scheduler. Pass 1 gains nothing from it (560-570 cycles either way,
-#: 11 more instructions) and stays unpipelined. Triton 3.6's pipeliner makes it worse (186
-#: registers, too many for 12 programs an SM, and 783 cycles a step): there one stage.
+#: asynchronous copies a step ahead: about 610 cycles for 269 instructions, so pass 3 is
+#: issue-bound again at three warps a scheduler. Pass 1 gains nothing from it (560-570 cycles
+#: either way, 11 more instructions) and stays unpipelined. Triton 3.6's pipeliner makes it
+#: worse (186 registers, too many for 12 programs an SM, and 783 cycles a step): there one stage.
 PASS3_STAGES = 2 if triton_at_least(3, 7) else 1
 #: Steps per iteration of the compiled step loops: unrolled by two, the registers the prefetch
 #: hands from one step to the next are renamed instead of moved.
@@ -179,14 +180,14 @@ def _chunk_candidates(seqlen: int) -> list[int]:
     even, from :data:`MIN_CHUNK` up to the first that covers ``seqlen``. Eight an octave, not
     four: a scheduler runs whole warps, so a chunk that leaves 11 programs on an SM (3 warps on
     three of its schedulers) costs as much as one that leaves 12, and the grid needs steps of
-    about 1/8 to land near a multiple of 4 programs an SM (3840x2160's largest call: 2,688
+    about 1/8 to land near a multiple of 4 programs an SM (3840x2160's largest call: 2,816
     steps, not 3,072). Still a coarse grid, so that a new image size rarely compiles new kernel
     variants (``CHUNK`` is a compile-time constant)."""
     out, k = [], 1
     while True:
         for m in range(8, 16):
             c = m * k
-            if c >= MIN_CHUNK and c % 2 == 0 and (not out or c > out[-1]):
+            if c >= MIN_CHUNK and c % 2 == 0:
                 out.append(c)
                 if c >= seqlen:
                     return out
@@ -504,7 +505,8 @@ def _sass_scan_chunk_state_kernel(
     r_next = _row_of(perm_ptr, s_pb, s_pl, b, t0 + 1, L, HAS_PERM, OFFS64)
     xv, dv, bv, tmask = _load_row(
         _row_of(perm_ptr, s_pb, s_pl, b, t0, L, HAS_PERM, OFFS64), t0, L, b, x_ptr, s_xb, s_xl,
-        s_xd, dt_ptr, s_tb, s_tl, s_td, Bm_ptr, s_bb, s_bl, s_bn, g_off, d_offs, n_offs, dmask, nmask, EVEN_D, EVEN_N, FULL_CHUNKS)
+        s_xd, dt_ptr, s_tb, s_tl, s_td, Bm_ptr, s_bb, s_bl, s_bn, g_off, d_offs, n_offs, dmask, nmask,
+        EVEN_D, EVEN_N, FULL_CHUNKS)
     for i in tl.range(0, CHUNK, loop_unroll_factor=UNROLL):
         t = t0 + i
         xn, dn, bn, mn = _load_row(r_next, t + 1, L, b, x_ptr, s_xb, s_xl, s_xd, dt_ptr, s_tb,
@@ -645,7 +647,8 @@ def _sass_scan_fwd_kernel(
     r = _row_of(perm_ptr, s_pb, s_pl, b, t0, L, HAS_PERM, OFFS64)
     r_next = _row_of(perm_ptr, s_pb, s_pl, b, t0 + 1, L, HAS_PERM, OFFS64)
     xv, dv, bv, tmask = _load_row(r, t0, L, b, x_ptr, s_xb, s_xl, s_xd, dt_ptr, s_tb, s_tl, s_td,
-                                  Bm_ptr, s_bb, s_bl, s_bn, g_off, d_offs, n_offs, dmask, nmask, EVEN_D, EVEN_N, FULL_CHUNKS)
+                                  Bm_ptr, s_bb, s_bl, s_bn, g_off, d_offs, n_offs, dmask, nmask,
+                                  EVEN_D, EVEN_N, FULL_CHUNKS)
     cv = _load_vec(Cm_ptr, b * s_cb + gc_off + r * s_cl, n_offs * s_cn, nmask, EVEN_N)
     if HAS_Z:
         zv = _load_vec(z_ptr, b * s_zb + r * s_zl, d_offs * s_zd, dmask, EVEN_D)
@@ -768,12 +771,14 @@ def sass_scan_fwd(
             dsum = torch.empty(batch, nchunk, dim, device=x.device, dtype=sdt)
         offs64 = _needs_int64(x, dt, Bm4, Cm4, z, y, perm, states, last_state)
         if nchunk > 1:
-            # The last chunk's end state is never used: pass 1 skips it, so every chunk it scans is full
-    # (FULL_CHUNKS: no step mask); pass 3 has a tail only when CHUNK does not divide L.
+            # The last chunk's end state is never used: pass 1 skips it, so every chunk it
+            # scans is full (FULL_CHUNKS: no step mask); pass 3 has a tail only when CHUNK does
+            # not divide L.
             _sass_scan_chunk_state_kernel[(nchunk - 1, n_dblk, batch)](
                 *x_args, perm, *perm_s, dt_bias, bias_s, states, dsum,
                 seqlen, dim, nstate, group_d, nchunk, OFFS64=offs64,
-                POLY_STATES=POLY_STATES_PASS1 if poly else 0, USE_PDL=pdl, FULL_CHUNKS=True, **common,
+                POLY_STATES=POLY_STATES_PASS1 if poly else 0, USE_PDL=pdl, FULL_CHUNKS=True,
+                **common,
             )
             n_elem = nstate * dim
             ccfg = _carry_config(n_elem, nchunk)
