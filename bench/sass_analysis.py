@@ -23,8 +23,8 @@ How "per step of the steady-state loop" is counted (:func:`analyze_sass`):
    or, when ``B`` is within two increments of ``expected_steps`` (a step counter whose loop had
    an iteration peeled off), ``unroll = inc``;
    A counter that ptxas renames every iteration (``R2 = R1 + inc``, compare on ``R1``) counts
-   too, for rule (b). (c) ``inc == 1``: one step; (d) the caller's hint (a loop over tiles of ``BLOCK_C`` chunks
-   processes ``BLOCK_C`` steps an iteration), used only when (a)-(c) find nothing. Otherwise
+   too, for rule (b). (c) ``inc == 1``: one step; (d) the caller's hint (a loop over tiles of ``SEGS * SEG`` chunks
+   processes that many steps an iteration), used only when (a)-(c) find nothing. Otherwise
    ``unroll`` is 1 and ``unroll_found`` is False.
    A loop unrolled completely leaves no loop: then the per-step counts are the whole kernel's
    divided by ``expected_steps``.

@@ -166,7 +166,7 @@ def steps_per_program(launch, shape: Shape) -> int:
 
     1. a ``CHUNK`` constexpr: ``min(CHUNK, L)`` (chunked scan passes);
     2. else an ``NCHUNK`` argument: ``NCHUNK - 1`` (a carry across chunk states, one step per
-       chunk; a ``BLOCK_C`` constexpr says how many chunks one loop iteration takes, see
+       chunk; ``SEGS * SEG`` constexprs say how many chunks one loop iteration takes, see
        :func:`steps_per_iteration_hint`);
     3. else every (token, channel block) once, split evenly over the programs:
        ``ceil(B * L * ceil(D / BLOCK_D) / programs)``.
@@ -183,10 +183,11 @@ def steps_per_program(launch, shape: Shape) -> int:
 
 def steps_per_iteration_hint(launch) -> Optional[int]:
     """Steps one loop iteration takes when the SASS shows no evidence (sass_analysis, step 4d):
-    ``BLOCK_C`` chunks for a carry that scans tiles of chunks."""
+    ``SEGS * SEG`` chunks for a carry that composes tiles of ``SEGS`` segments of ``SEG``
+    chunks."""
     args = launch.scalar_args()
-    if "CHUNK" not in args and "NCHUNK" in args and "BLOCK_C" in args:
-        return int(args["BLOCK_C"])
+    if "CHUNK" not in args and "NCHUNK" in args and "SEGS" in args and "SEG" in args:
+        return int(args["SEGS"]) * int(args["SEG"])
     return None
 
 

@@ -120,8 +120,10 @@ MIN_CHUNK = 8
 INTERPRETER_WIDE_DIM = 32
 #: Chunk length under the interpreter: tiny, so test shapes cross several chunks.
 INTERPRETER_CHUNK = 8
-#: Chunk tile of the carry scan (chunks composed per associative scan).
-CARRY_MAX_BLOCK_C = 1024
+#: Carry: chunks a thread composes in registers per tile, and most threads a program (at 128
+#: registers a thread, 512 threads fill an SM's register file).
+CARRY_SEG = 16
+CARRY_THREADS = 512
 #: States per channel whose decays are computed on the FMA pipe instead of the MUFU
 #: (``_exp2_fma``), per pass (not in fp64): chosen with ``samic-fast bench --static`` at N = 16
 #: so that each pass's MUFU time and issue time come out about equal (each decay moved saves 8
@@ -218,19 +220,26 @@ def _chunk_len(seqlen: int, batch: int, n_dblk: int, device: torch.device) -> in
     return best[1]  # the last candidate covers seqlen in one chunk: always allowed
 
 
-def _carry_config(n_elem: int, nchunk: int) -> dict:
-    """Carry tiles: ``BLOCK_E = 8`` (n, d) elements (32-byte sectors) by ``BLOCK_C`` chunks, 128
-    chunks a warp (32 elements a thread, 64 values with ``a`` and ``b``). A tile's loads are
-    issued at once and its scan is in-thread steps plus a cross-warp combine, so up to
-    :data:`CARRY_MAX_BLOCK_C` chunks are carried in one load round trip (the loop over tiles is
-    for longer sequences). Narrow element blocks give ``N * D / 8`` programs, enough to fill the
-    SMs (32-wide blocks left half of them idle at D = 128), and few warps a program keep the
-    cross-warp part of the scan short (bench --static: 7 us against 12-31 us with 32 x 1024
-    tiles of 32 warps at 768x512)."""
+def _carry_config(n_elem: int, nchunk: int, batch: int, device: torch.device) -> dict:
+    """Carry tiles ``[SEG, SEGS, BLOCK_E]`` (see the kernel): ``SEG = 16`` chunks a thread
+    (:data:`CARRY_SEG`; 32 spill at 128 registers), one thread a (segment, element) and at most
+    :data:`CARRY_THREADS` threads a program, ``BLOCK_E`` in {32, 16, 8} elements (128-, 64- or
+    32-byte rows). Of those, the one with the fewest waves x tiles (each tile is one round of
+    dependent latency; sm_90 static: about 1,400 cycles), the widest rows on ties."""
     if is_interpreter():
-        return {"BLOCK_E": 16, "BLOCK_C": 4, "num_warps": 1}
-    block_c = min(CARRY_MAX_BLOCK_C, max(128, next_pow2(nchunk - 1)))
-    return {"BLOCK_E": min(8, next_pow2(n_elem)), "BLOCK_C": block_c, "num_warps": block_c // 128}
+        return {"BLOCK_E": 16, "SEGS": 2, "SEG": 2, "num_warps": 1}
+    n_carry = max(1, nchunk - 1)
+    sms = num_sms(device)
+    best = None
+    for block_e in (32, 16, 8):
+        segs = min(CARRY_THREADS // block_e, max(32 // block_e, next_pow2(cdiv(n_carry, CARRY_SEG))))
+        tiles = cdiv(n_carry, segs * CARRY_SEG)
+        per_sm = max(1, CARRY_THREADS // (segs * block_e))
+        waves = cdiv(batch * cdiv(n_elem, block_e), sms * per_sm)
+        if best is None or waves * tiles < best[0]:
+            best = (waves * tiles, {"BLOCK_E": block_e, "SEGS": segs, "SEG": CARRY_SEG,
+                                    "num_warps": segs * block_e // 32})
+    return best[1]
 
 
 def _needs_int64(*tensors: Optional[torch.Tensor]) -> bool:
@@ -530,6 +539,12 @@ def _compose(a1, b1, a2, b2):
 
 
 @triton.jit
+def _last(a1, b1, a2, b2):
+    # Keeps the later element: a reduction with it picks the last one, in any association order.
+    return a2, b2
+
+
+@triton.jit
 def _sass_scan_carry_kernel(
     A_ptr, s_ad, s_an,  # (D, N)
     state_ptr,  # (B, NCHUNK, N, D) in: chunk-end states; out: slot c holds chunk c+1's start
@@ -537,39 +552,62 @@ def _sass_scan_carry_kernel(
     D, N, NCHUNK,
     IS_FP64: tl.constexpr,
     USE_PDL: tl.constexpr,
-    BLOCK_C: tl.constexpr,
+    SEGS: tl.constexpr,
+    SEG: tl.constexpr,
     BLOCK_E: tl.constexpr,
 ):
+    """Carry across chunks for ``BLOCK_E`` (n, d) elements, ``SEGS * SEG`` chunks a tile.
+
+    A tile is loaded as ``[SEG, SEGS, BLOCK_E]``: ``SEGS`` segments of ``SEG`` consecutive
+    chunks. The default layout puts the elements on lanes, the segments on lanes and warps and
+    the ``SEG`` chunks of a segment in one thread's registers, so (1) the scan inside a segment
+    is ``SEG`` dependent FMAs in a thread, (2) the scan of the segments' totals crosses warps
+    once a tile, and (3) each chunk's end state is its in-segment prefix applied to the state
+    the segment starts from. The ``tl.associative_scan`` over a whole ``[chunks, elements]``
+    tile that this replaces issued ~2,900 instructions a warp a tile, mostly cross-lane steps.
+    """
     pid_e = tl.program_id(0)
     b = tl.program_id(1).to(tl.int64)
     cdt = tl.float64 if IS_FP64 else tl.float32
-    e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)  # element e = n * D + d
-    emask = e < N * D
+    ND = N * D
+    # Contiguity 1: a vectorised load would put 4 elements a thread and lanes on the chunk
+    # axis, and the in-segment scan would cross lanes.
+    e = tl.max_contiguous(pid_e * BLOCK_E + tl.arange(0, BLOCK_E), 1)  # element e = n * D + d
+    emask = e < ND
     n = e // D
     d = e % D
     A2 = tl.load(A_ptr + d * s_ad + n * s_an, mask=emask, other=0.0).to(cdt) * 1.4426950408889634
+    state_b = state_ptr + b * NCHUNK * ND
+    dsum_b = dsum_ptr + b * NCHUNK * D
+    seg = tl.arange(0, SEGS)
+    j = tl.arange(0, SEG)[:, None, None]
+    first = (seg == 0)[:, None]
+    prev = tl.maximum(seg - 1, 0)[:, None] + tl.zeros([SEGS, BLOCK_E], tl.int32)
+    last = tl.full([SEGS, BLOCK_E], SEGS - 1, tl.int32)
     if USE_PDL:
         gdc_launch_dependents()  # pass 3 may launch and do its setup
         gdc_wait()  # pass 1's chunk states are complete and visible from here on
-    cs = tl.arange(0, BLOCK_C)
-    last = (cs == BLOCK_C - 1)[:, None]
-    carry = tl.zeros([BLOCK_E], dtype=cdt)
+    n_carry = NCHUNK - 1  # the last chunk has no successor
+    carry = tl.zeros([SEGS, BLOCK_E], dtype=cdt)  # the state before the tile (every row alike)
     # `while`, not `for`: NCHUNK is a run-time argument (kernels/_utils.py). Chunks past
-    # NCHUNK - 2 (the last has no successor) load as (a, b) = (1, 0), the identity.
+    # NCHUNK - 2 load as (a, b) = (1, 0), the identity.
     c0 = 0
-    while c0 < NCHUNK - 1:
-        c = c0 + cs
-        m = (c < NCHUNK - 1)[:, None] & emask[None, :]
-        ptrs = state_ptr + ((b * NCHUNK + c[:, None]) * N + n[None, :]) * D + d[None, :]
-        h_end = tl.load(ptrs, mask=m, other=0.0).to(cdt)
-        ds = tl.load(dsum_ptr + (b * NCHUNK + c[:, None]) * D + d[None, :], mask=m, other=0.0)
-        a = tl.exp2(ds.to(cdt) * A2[None, :])
-        a_cum, b_cum = tl.associative_scan((a, h_end), 0, _compose)
-        h_start = a_cum * carry[None, :] + b_cum
-        # Read-then-write of the same slots by the same program: the in-place update is safe.
-        tl.store(ptrs, h_start, mask=m)
-        carry = tl.sum(tl.where(last, h_start, 0.0), axis=0)  # the tile's last row, exactly
-        c0 += BLOCK_C
+    while c0 < n_carry:
+        c = c0 + seg[None, :, None] * SEG + j  # [SEG, SEGS, 1]
+        m = (c < n_carry) & emask[None, None, :]
+        offs = c * ND + e[None, None, :]
+        h_end = tl.load(state_b + offs, mask=m, other=0.0).to(cdt)
+        ds = tl.load(dsum_b + c * D + d[None, None, :], mask=m, other=0.0).to(cdt)
+        a = tl.exp2(ds * A2[None, None, :])
+        pa, pb = tl.associative_scan((a, h_end), 0, _compose)  # within each segment
+        ta, tb = tl.reduce((pa, pb), 0, _last)  # each segment's total: its last prefix
+        ia, ib = tl.associative_scan((ta, tb), 0, _compose)  # segments 0..s
+        h_out = ia * carry + ib  # the state after segment s
+        h_in = tl.where(first, carry, tl.gather(h_out, prev, 0))  # ... and before it
+        # Read-then-write of the same slots by the same thread: the in-place update is safe.
+        tl.store(state_b + offs, pa * h_in[None, :, :] + pb, mask=m)
+        carry = tl.gather(h_out, last, 0)
+        c0 += SEGS * SEG
 
 
 @triton.heuristics(
@@ -781,7 +819,7 @@ def sass_scan_fwd(
                 **common,
             )
             n_elem = nstate * dim
-            ccfg = _carry_config(n_elem, nchunk)
+            ccfg = _carry_config(n_elem, nchunk, batch, x.device)
             _sass_scan_carry_kernel[(cdiv(n_elem, ccfg["BLOCK_E"]), batch)](
                 A, *A.stride(), states, dsum, dim, nstate, nchunk, IS_FP64=is_fp64, USE_PDL=pdl,
                 **ccfg, **dependent)
