@@ -23,7 +23,8 @@ loop:
 - MUFU time: ``ceil(P * W / sched) * S * M * 8`` cycles (16 MUFU lanes per SM: a warp's MUFU
   instruction holds its quadrant's 4 lanes for 8 clocks);
 - latency time: ``waves * (S * T + PROLOGUE_CYCLES)``: each program's steps are a dependent
-  chain through the state, and a step cannot start before the previous one issued;
+  chain through the state, and a step cannot start before the previous one issued (a kernel
+  whose loop is unrolled completely has its prologue in ``S * T`` already: no constant then);
 - memory time: bytes of the launch's tensor arguments (each read or written once) at 3.0 TB/s;
 - kernel time = max(issue, MUFU, latency) / clock, or the memory time if larger, plus the launch
   cost (``pdl_launch_us`` for a programmatic dependent launch, ``launch_us`` otherwise); the op's
@@ -184,10 +185,14 @@ def steps_per_program(launch, shape: Shape) -> int:
 def steps_per_iteration_hint(launch) -> Optional[int]:
     """Steps one loop iteration takes when the SASS shows no evidence (sass_analysis, step 4d):
     ``SEGS * SEG`` chunks for a carry that composes tiles of ``SEGS`` segments of ``SEG``
-    chunks."""
+    chunks; ``UNROLL`` steps for a chunked pass that says how far its loop is unrolled."""
     args = launch.scalar_args()
     if "CHUNK" not in args and "NCHUNK" in args and "SEGS" in args and "SEG" in args:
         return int(args["SEGS"]) * int(args["SEG"])
+    if "CHUNK" in args and "UNROLL" in args:
+        # The launcher's own unroll factor (a loop of a few iterations whose counter ptxas
+        # rotates into a register compare leaves no increment to read).
+        return int(args["UNROLL"])
     return None
 
 
@@ -229,7 +234,10 @@ def predict_kernel(sass, launch, steps: int, gpu: GPU = H100) -> KernelPredictio
     warps_per_sched = math.ceil(per_sm * w / sched)
     issue = warps_per_sched * (steps * ips + sass.instructions_outside_loop)
     mufu = warps_per_sched * steps * mps * (32 / (gpu.mufu_lanes_per_sm / gpu.schedulers_per_sm))
-    latency = waves * (steps * lat + PROLOGUE_CYCLES)
+    # A loop unrolled completely leaves the whole program in the per-step figures (its replay
+    # includes the prologue): no separate prologue then.
+    prologue = PROLOGUE_CYCLES if sass.loops else 0
+    latency = waves * (steps * lat + prologue)
     to_us = 1e6 / gpu.clock_hz
     terms = {"issue": issue * to_us, "mufu": mufu * to_us, "latency": latency * to_us,
              "memory": launch.tensor_bytes / gpu.hbm_bytes_per_s * 1e6}

@@ -114,9 +114,11 @@ WARPS_PER_SM = 12
 #: Warps a scheduler needs to hide one warp's step latency (sm_90 static: about 640 cycles of
 #: single-warp latency a step against about 260 instructions issued; bench --static).
 LATENCY_WARPS = 2.5
-#: Shortest chunk on a GPU: below it the chunk-state traffic (4 passes over ``N * D`` floats per
-#: chunk) outweighs the rows it covers.
-MIN_CHUNK = 8
+#: Shortest chunk on a GPU (even: the step loops are unrolled by two). Chunks this short are
+#: chosen only when longer ones cannot fill the device (L below about 3,000 at D = 128): there
+#: a pass is latency-bound, ``CHUNK`` dependent steps of about 600 cycles after a ~1,500-cycle
+#: prologue, and the chunk-state traffic (4 passes over ``N * D`` floats a chunk) is small.
+MIN_CHUNK = 2
 #: Widest ``dim`` the interpreter splits into 8-channel blocks.
 INTERPRETER_WIDE_DIM = 32
 #: Chunk length under the interpreter: tiny, so test shapes cross several chunks.
@@ -124,6 +126,10 @@ INTERPRETER_CHUNK = 8
 #: Relative cost of a chunk length that leaves a tail: pass 3 then masks every step (8 more
 #: instructions in about 260, sm_90 static), pass 1 never (half the op).
 TAIL_COST = 0.015
+#: Issue cycles of one warp-step of a pass (sm_90 static: 232 in pass 1, 260 in pass 3), and HBM
+#: bytes an SM can move a cycle (H100: 3.0 TB/s / 1.755 GHz / 132 SMs): the chunk-length model.
+STEP_CYCLES = 250
+HBM_BYTES_PER_SM_CYCLE = 13.0
 #: Carry: chunks a thread composes in registers per tile, and most threads a program (at 128
 #: registers a thread, 512 threads fill an SM's register file).
 CARRY_SEG = 16
@@ -191,7 +197,7 @@ def _chunk_candidates(seqlen: int) -> list[int]:
     3: 8 fewer instructions a step) that often also land nearer 12 programs an SM (3840x2160's
     largest call: 2,720 steps, 768 chunks, against 2,816 from the grid). ``CHUNK`` is a
     compile-time constant, so an image size compiles at most a few new kernel variants."""
-    out, k = [], 1
+    out, k = list(range(MIN_CHUNK, 8, 2)), 1
     while not out or out[-1] < seqlen:
         for m in range(8, 16):
             c = m * k
@@ -210,15 +216,24 @@ def _chunk_candidates(seqlen: int) -> list[int]:
 
 
 @functools.lru_cache(maxsize=1024)
-def _chunk_len_for(seqlen: int, batch: int, n_dblk: int, sms: int) -> int:
+def _chunk_len_for(seqlen: int, batch: int, n_dblk: int, sms: int, state_bytes: int = 0,
+                   pass1_row_bytes: int = 0, pass3_row_bytes: int = 0) -> int:
     cap = WARPS_PER_SM * sms
+    bytes_per_cycle = sms * HBM_BYTES_PER_SM_CYCLE
     best = None
     for c in _chunk_candidates(seqlen):
-        programs = batch * n_dblk * cdiv(seqlen, c)
+        nchunk = cdiv(seqlen, c)
+        programs = batch * n_dblk * nchunk
         if programs > cap and c < seqlen:
             continue
         per_scheduler = cdiv(cdiv(programs, sms), 4)
-        cost = min(c, seqlen) * max(per_scheduler, LATENCY_WARPS)
+        compute = min(c, seqlen) * max(per_scheduler, LATENCY_WARPS) * STEP_CYCLES  # one pass
+        states = batch * (nchunk - 1) * state_bytes
+        # Each pass takes the longer of its compute and its bytes (its rows and the chunk
+        # states, which the carry also reads and rewrites).
+        pass1 = max(compute, (batch * seqlen * pass1_row_bytes + states) / bytes_per_cycle)
+        pass3 = max(compute, (batch * seqlen * pass3_row_bytes + states) / bytes_per_cycle)
+        cost = pass1 + 2 * states / bytes_per_cycle + pass3
         if seqlen % c:
             cost *= 1.0 + TAIL_COST
         if best is None or cost <= best[0]:
@@ -226,17 +241,22 @@ def _chunk_len_for(seqlen: int, batch: int, n_dblk: int, sms: int) -> int:
     return best[1]  # the last candidate covers seqlen in one chunk: always allowed
 
 
-def _chunk_len(seqlen: int, batch: int, n_dblk: int, device: torch.device) -> int:
-    """Steps per chunk: the one that minimises the busiest scheduler's time, ``CHUNK *
-    max(warps on it, LATENCY_WARPS)`` in steps of one warp (issue-bound with enough warps,
-    latency-bound below :data:`LATENCY_WARPS`), :data:`TAIL_COST` more for a chunk that leaves
-    a tail, with every program resident at once (at most :data:`WARPS_PER_SM` one-warp programs
-    an SM: a second wave would run with too few warps to hide latency); the longest on ties
-    (less carry). A batch that fills the device on its own gets one chunk; a short sequence gets
-    short chunks (down to :data:`MIN_CHUNK`), so its latency is about ``2 * CHUNK`` steps."""
+def _chunk_len(seqlen: int, batch: int, n_dblk: int, device: torch.device, state_bytes: int = 0,
+               pass1_row_bytes: int = 0, pass3_row_bytes: int = 0) -> int:
+    """Steps per chunk: the one that minimises the op's time on the busiest SM, each pass the
+    larger of its compute, ``CHUNK * max(warps on a scheduler, LATENCY_WARPS)`` steps of
+    :data:`STEP_CYCLES` (issue-bound with enough warps, latency-bound below
+    :data:`LATENCY_WARPS`), and its bytes (``pass*_row_bytes`` a step, and ``state_bytes`` a
+    chunk: short chunks on a device they cannot fill make a pass memory-bound), plus the carry's
+    bytes, and :data:`TAIL_COST` more for a chunk that leaves a tail, with every program
+    resident at once (at most :data:`WARPS_PER_SM` one-warp programs an SM: a second wave would
+    run with too few warps to hide latency); the longest on ties (less carry). A batch that
+    fills the device on its own gets one chunk; a short sequence gets short chunks (down to
+    :data:`MIN_CHUNK`), so its latency is about ``2 * CHUNK`` steps."""
     if is_interpreter():
         return INTERPRETER_CHUNK
-    return _chunk_len_for(int(seqlen), int(batch), int(n_dblk), num_sms(device))
+    return _chunk_len_for(int(seqlen), int(batch), int(n_dblk), num_sms(device), int(state_bytes),
+                          int(pass1_row_bytes), int(pass3_row_bytes))
 
 
 def _carry_config(n_elem: int, nchunk: int, batch: int, device: torch.device) -> dict:
@@ -508,6 +528,9 @@ def _sass_scan_chunk_state_kernel(
 ):
     if USE_PDL:
         gdc_launch_dependents()  # the carry may launch now; it waits for this grid's stores
+        # Launched as a dependent of whatever ran before (its launch overlaps that kernel's
+        # tail): everything below reads the op's inputs, complete and visible from here on.
+        gdc_wait()
     pid_c = tl.program_id(0)
     pid_d = tl.program_id(1)
     b = tl.program_id(2)
@@ -675,6 +698,8 @@ def _sass_scan_fwd_kernel(
     BLOCK_D: tl.constexpr,
     BLOCK_N: tl.constexpr,
 ):
+    if USE_PDL:
+        gdc_launch_dependents()  # the next op's pass 1 may launch; it waits for this grid
     pid_c = tl.program_id(0)
     pid_d = tl.program_id(1)
     b = tl.program_id(2)
@@ -793,7 +818,18 @@ def sass_scan_fwd(
     group_d = dim // Bm4.shape[1]
     cfg = _scan_config(dim, nstate, group_d)
     n_dblk = cdiv(dim, cfg["BLOCK_D"])
-    chunk = int(chunk_len) if chunk_len is not None else _chunk_len(seqlen, batch, n_dblk, x.device)
+    if chunk_len is not None:
+        chunk = int(chunk_len)
+    else:
+        # Bytes a step (one row of each tensor a pass touches) and a chunk state, for the
+        # chunk-length model.
+        row = lambda *ts: sum(t.element_size() * t.shape[-1] for t in ts if t is not None)  # noqa: E731
+        bc_row = Bm4.element_size() * Bm4.shape[1] * nstate
+        perm_b = perm.element_size() if perm is not None else 0
+        chunk = _chunk_len(seqlen, batch, n_dblk, x.device,
+                           state_bytes=nstate * dim * (8 if compute_dtype(x) == torch.float64 else 4),
+                           pass1_row_bytes=row(x, dt) + bc_row + perm_b,
+                           pass3_row_bytes=2 * row(x) + row(dt, z) + 2 * bc_row + perm_b)
     if chunk < 1:
         raise ValueError(f"chunk_len must be >= 1, got {chunk}")
     nchunk = cdiv(seqlen, chunk)
@@ -815,9 +851,10 @@ def sass_scan_fwd(
     bias_s = dt_bias.stride(0) if dt_bias is not None else 0
     x_args = (x, *x.stride(), dt, *dt.stride(), A, *A.stride(), Bm4, Bm4.stride(0), Bm4.stride(1),
               Bm4.stride(2), Bm4.stride(3))
-    # Pass 1 is launched as usual (it reads what earlier kernels wrote); the carry and pass 3
-    # are programmatic dependent launches on Hopper (use_pdl): each is launched while its
-    # predecessor runs and waits in-kernel (gdc_wait) before reading the predecessor's output.
+    # On Hopper all three are programmatic dependent launches (use_pdl): each is launched while
+    # its predecessor runs and waits in-kernel (gdc_wait) before reading what that wrote; pass 1
+    # waits before its first load (its predecessor is whatever the stream ran last, which may
+    # have written the inputs), the carry and pass 3 after their setup.
     pdl = nchunk > 1 and gdc_wait is not None and use_pdl(x.device)
     dependent = {"launch_pdl": True} if pdl else {}
     # Triton launches on the current CUDA device, not on the tensors' (kernels/_utils.on_device).
@@ -835,7 +872,7 @@ def sass_scan_fwd(
                 *x_args, perm, *perm_s, dt_bias, bias_s, states, dsum,
                 seqlen, dim, nstate, group_d, nchunk, OFFS64=offs64,
                 POLY_STATES=POLY_STATES_PASS1 if poly else 0, USE_PDL=pdl, FULL_CHUNKS=True,
-                **common,
+                **common, **dependent,
             )
             n_elem = nstate * dim
             ccfg = _carry_config(n_elem, nchunk, batch, x.device)
