@@ -142,6 +142,9 @@ class SassReport:
     unroll: int = 1
     unroll_found: bool = False
     instructions_outside_loop: int = 0
+    #: No loop left (unrolled completely): the per-step figures are the whole program's,
+    #: prologue included.
+    whole_program_per_step: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -444,6 +447,7 @@ def analyze_sass(text: str, resources: Optional[dict] = None,
         report.latency_cycles_per_step = replay_latency(insns_no_nop) / k
         report.unroll, report.unroll_found = expected_steps, True
         report.instructions_outside_loop = 0
+        report.whole_program_per_step = True
     return report
 
 

@@ -236,7 +236,7 @@ def predict_kernel(sass, launch, steps: int, gpu: GPU = H100) -> KernelPredictio
     mufu = warps_per_sched * steps * mps * (32 / (gpu.mufu_lanes_per_sm / gpu.schedulers_per_sm))
     # A loop unrolled completely leaves the whole program in the per-step figures (its replay
     # includes the prologue): no separate prologue then.
-    prologue = PROLOGUE_CYCLES if sass.loops else 0
+    prologue = 0 if sass.whole_program_per_step else PROLOGUE_CYCLES
     latency = waves * (steps * lat + prologue)
     to_us = 1e6 / gpu.clock_hz
     terms = {"issue": issue * to_us, "mufu": mufu * to_us, "latency": latency * to_us,

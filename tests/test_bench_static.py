@@ -183,6 +183,24 @@ def test_unroll_detection_for_peeled_and_renamed_counters():
     assert rep.unroll == 1
 
 
+def test_unroll_hints_come_from_the_launch():
+    """When the SASS shows no counter evidence, a chunked pass's loop takes its ``UNROLL``
+    steps an iteration and the carry's ``SEGS * SEG`` chunks; other kernels get no hint."""
+    from samic_fast.bench import static
+
+    class Launch:
+        def __init__(self, **args):
+            self.args = args
+
+        def scalar_args(self):
+            return self.args
+
+    assert static.steps_per_iteration_hint(Launch(CHUNK=4, UNROLL=2)) == 2
+    assert static.steps_per_iteration_hint(Launch(NCHUNK=300, SEGS=16, SEG=16)) == 256
+    assert static.steps_per_iteration_hint(Launch(CHUNK=4)) is None
+    assert static.steps_per_iteration_hint(Launch(BLOCK_D=32)) is None
+
+
 def test_model_terms_and_shape_adapters():
     import math
 
@@ -223,6 +241,10 @@ def test_model_terms_and_shape_adapters():
     assert math.isclose(static.predict_kernel(sass, pdl, steps, H100).predicted_us,
                         p.latency_us + H100.pdl_launch_us)
     assert H100.pdl_launch_us < H100.launch_us
+    # A loop unrolled completely: the per-step latency is the whole program's, prologue included.
+    sass.whole_program_per_step = True
+    assert math.isclose(static.predict_kernel(sass, FakeLaunch(), steps, H100).latency_us,
+                        512 * 1000 * clock_us)
     # Register-limited occupancy: 255 registers x 32 lanes x 8 warps leaves one program per SM.
     assert static.resident_programs(255, 0, 8) == 1 and static.resident_programs(32, 0, 1) == 32
     # The layout's SASS shapes may come as Shapes, objects, dicts or tuples.

@@ -295,6 +295,38 @@ def test_gpu_chunking_fills_an_h100_at_batch_one(monkeypatch):
     assert mod._chunk_len(6144, 2048, 8, cuda) >= 6144
 
 
+def test_gpu_carry_runs_in_one_wave_of_at_most_two_tiles(monkeypatch):
+    """The carry's CUDA sizing (a pretend 132-SM GPU): at the chunk counts the launcher picks
+    for the model shapes (bytes included), one thread a (segment, element), at most
+    CARRY_THREADS a program, every program resident at once, and at most two tiles (rounds of
+    dependent latency) a program."""
+    import importlib
+
+    mod = importlib.import_module("samic_fast.kernels.sass_scan")
+    monkeypatch.setattr(mod, "is_interpreter", lambda: False)
+    monkeypatch.setattr(mod, "num_sms", lambda device: 132)
+    cuda = torch.device("cuda")
+    seen = 0
+    for L in (384, 1536, 6144, 8160, 24576, 32640, 98304, 522240, 2088960):
+        for d in (64, 128, 192, 256):
+            n = 16
+            n_dblk = -(-d // mod._scan_config(d, n)["BLOCK_D"])
+            chunk = mod._chunk_len(L, 1, n_dblk, cuda, state_bytes=4 * n * d,
+                                   pass1_row_bytes=8 * d + 4 * n + 4, pass3_row_bytes=12 * d + 8 * n + 4)
+            assert chunk in mod._chunk_candidates(L) and n_dblk * -(-L // chunk) <= mod.WARPS_PER_SM * 132
+            nchunk = -(-L // chunk)
+            if nchunk == 1:
+                continue
+            seen += 1
+            cfg = mod._carry_config(n * d, nchunk, 1, cuda)
+            threads = cfg["SEGS"] * cfg["BLOCK_E"]
+            assert threads == 32 * cfg["num_warps"] and threads <= mod.CARRY_THREADS, (L, d, cfg)
+            programs = -(-(n * d) // cfg["BLOCK_E"])
+            assert programs <= 132 * (mod.CARRY_THREADS // threads), (L, d, cfg)
+            assert -(-(nchunk - 1) // (cfg["SEGS"] * cfg["SEG"])) <= 2, (L, d, nchunk, cfg)
+    assert seen >= 30
+
+
 def _last_state_ref(op, inp, perm, softplus=True):
     args = (inp["x"], inp["dt"], inp["A"], inp["Bm"], inp["Cm"])
     kw = dict(D=inp["D"], z=inp["z"], dt_bias=inp["dt_bias"], delta_softplus=softplus, return_last_state=True)
