@@ -433,6 +433,11 @@ def build_report(shapes: Sequence[Shape], shape_source: str = "", dump_dir: Opti
 # ------------------------------------------------------------------------------------------------
 
 
+def _missed_by(ratio: float) -> str:
+    """How far over its target a prediction is: a percentage when close (1.0x hides 0.2 %)."""
+    return f"missed by {100 * (ratio - 1):.1f} %" if ratio < 1.1 else f"missed by {ratio:.2f}x"
+
+
 def _fmt(v, spec="{:.1f}") -> str:
     return "-" if v is None else spec.format(v)
 
@@ -487,14 +492,14 @@ def format_report(report: dict) -> str:
     for s in report["shapes"]:
         p = s.get("predicted_us")
         status = ("met" if s.get("target_met") else
-                  f"missed by {p / s['target_us']:.1f}x" if p is not None else "not predicted")
+                  _missed_by(p / s["target_us"]) if p is not None else "not predicted")
         trows.append([f"fused SASS op at {s['name']}", f"<= {s['target_us']:.1f} us",
                       _fmt(p), status])
     for r in net:
         if r.get("error") or r.get("target_ms") is None:
             continue
         p = r["predicted_ms"] * 1e3
-        status = "met" if r["met"] else f"missed by {r['predicted_ms'] / r['target_ms']:.1f}x"
+        status = "met" if r["met"] else _missed_by(r["predicted_ms"] / r["target_ms"])
         trows.append([f"{r['arch']} network {r['direction']} at {r['size']}", f"<= {r['target_ms'] * 1e3:.0f} us",
                       _fmt(p, "{:.0f}"), status])
     lines.append(md_table(["target", "goal", "predicted us", "status"], trows, "llrl"))
