@@ -49,26 +49,28 @@ Design (each choice, and why)
   Triton 3.6 does not resolve that select per register (it would compute both exponentials for
   every state), so below 3.7 every decay stays on the MUFU (:data:`_SELECT_FOLDS`).
 * **Chunks sized to fill the GPU in one wave.** The sequence is cut into chunks of ``CHUNK``
-  steps (:func:`_chunk_len`: from a grid of eight lengths an octave, the one that minimises the
-  busiest scheduler's time, with at most :data:`WARPS_PER_SM` one-warp programs an SM, all
-  resident): batch 1 fills the device at every shape, and a short sequence gets short chunks
-  (down to :data:`MIN_CHUNK` steps), so its latency is ``2 * CHUNK`` steps plus a carry of
-  ``log``-depth, not ``L / nchunks`` dependent steps.
+  steps (:func:`_chunk_len`: from a grid of eight lengths an octave and the even divisors of
+  ``L``, the one that minimises a small model of the op's time on the busiest SM, each pass the
+  larger of its compute and its bytes, with at most :data:`WARPS_PER_SM` one-warp programs an
+  SM, all resident): batch 1 fills the device at every shape, and a short sequence gets short
+  chunks (down to :data:`MIN_CHUNK` steps), so its latency is ``2 * CHUNK`` steps plus a carry
+  of a few rounds, not ``L / nchunks`` dependent steps.
 * **Three launches.** (1) ``_sass_scan_chunk_state_kernel`` scans every chunk but the last from
   a zero state and stores its end state ``(B, NCHUNK, N, D)`` and ``sum(delta)`` ``(B, NCHUNK, D)``
-  (it reads ``x, dt, Bm`` only). (2) ``_sass_scan_carry_kernel`` composes chunks with an
-  associative scan: a chunk maps a start state ``h`` to ``a * h + b`` with ``a = exp2(A * LOG2E *
-  sum(delta))`` (A is diagonal and constant, so the whole chunk's decay is one exponential) and
-  ``b`` its zero-start end state; ``(a1, b1) then (a2, b2) = (a1 a2, a2 b1 + b2)`` is associative,
-  so a program per block of ``(n, d)`` elements scans tiles of chunks with
-  ``tl.associative_scan`` (a fixed combine order: deterministic, no atomics; the tile's loads
-  are all issued at once, then ``BLOCK_C`` dependent FMAs) and writes each chunk's carried-in
-  state in place. Its grid is ``N * D / BLOCK_E`` programs per sequence, not the old
-  serial loop on ``D / 32`` programs. (3) ``_sass_scan_fwd_kernel`` re-scans each chunk from its
-  carried-in state and writes ``y`` once (and the last chunk writes ``last_state``). On sm_90+
-  (2) and (3) are programmatic dependent launches (``use_pdl``): launched while their
-  predecessor runs, they do their setup and wait (``gdc_wait``) only before reading its output;
-  pass 1, which reads what earlier kernels wrote, is launched as usual.
+  (it reads ``x, dt, Bm`` only). (2) ``_sass_scan_carry_kernel`` composes the chunks: a chunk
+  maps a start state ``h`` to ``a * h + b`` with ``a = exp2(A * LOG2E * sum(delta))`` (A is
+  diagonal and constant, so the whole chunk's decay is one exponential) and ``b`` its
+  zero-start end state; ``(a1, b1) then (a2, b2) = (a1 a2, a2 b1 + b2)`` is associative. A
+  program takes ``BLOCK_E`` ``(n, d)`` elements and tiles of ``SEGS`` segments of ``SEG``
+  chunks: each thread composes one segment of one element in registers (``SEG`` dependent
+  FMAs), one cross-warp scan a tile combines the segments, and each chunk's carried-in state is
+  written in place (a fixed combine order: deterministic, no atomics). Its grid is
+  ``N * D / BLOCK_E`` programs per sequence, one wave, at most two tiles at the model shapes.
+  (3) ``_sass_scan_fwd_kernel`` re-scans each chunk from its carried-in state and writes ``y``
+  once (and the last chunk writes ``last_state``). On sm_90+ all three are programmatic
+  dependent launches (``use_pdl``): launched while their predecessor runs, they wait in-kernel
+  (``gdc_wait``) before reading what it wrote: pass 1 before its first load (its predecessor is
+  whatever the stream ran last), the carry and pass 3 after their setup.
 * **Re-scan, not correction.** Applying the carried-in state as a correction,
   ``y_t += sum_n Cm_t[n] * exp2(A_n * LOG2E * cumsum(delta)_t) * h_in[n]``, needs the same
   ``L * D * N`` exponentials as re-scanning (one per step, state and channel) and either writes
@@ -84,7 +86,8 @@ Static sm_90 figures (Triton 3.7.1, ``samic-fast bench --static``; fp32, perm, d
 D skip; SASS of the loop per warp per step, N=16, 64 channels a warp): pass 1 232 instructions /
 30 MUFU / 127 registers / 562 cycles of single-warp latency, pass 3 260.5 / 32 / 158 / 606 (one
 barrier, from the pipeliner; with ``FULL_CHUNKS``); no shuffles, no spills (the first release:
-608 instructions for 32 channels). See bench/RESULTS.md.
+608 instructions for 32 channels). The carry: 509 instructions a warp a tile of 256 or 512
+chunks, 125 registers, about 1,400 cycles a tile. See bench/RESULTS.md.
 
 Written for Triton 3.6 through 3.9, compiled and interpreted alike (``kernels/_utils.py``,
 "Triton version compatibility"): the step loops have a compile-time trip count (the last chunk

@@ -223,7 +223,7 @@ def test_kodak_low_precision_cuda(dtype):
 
 @pytest.mark.gpu
 def test_programmatic_dependent_launch_gives_the_same_bits_cuda(monkeypatch):
-    """The carry and pass 3 as programmatic dependent launches (sm_90+: launched while their
+    """The three kernels as programmatic dependent launches (sm_90+: launched while their
     predecessor runs, waiting in-kernel for its output) give the bits of plain launches."""
     requires_cuda()
     if torch.cuda.get_device_capability()[0] < 9:
