@@ -596,6 +596,7 @@ def _sass_scan_carry_kernel(
     dsum_ptr,  # (B, NCHUNK, D)
     D, N, NCHUNK,
     IS_FP64: tl.constexpr,
+    OFFS64: tl.constexpr,
     USE_PDL: tl.constexpr,
     SEGS: tl.constexpr,
     SEG: tl.constexpr,
@@ -640,6 +641,8 @@ def _sass_scan_carry_kernel(
     while c0 < n_carry:
         c = c0 + seg[None, :, None] * SEG + j  # [SEG, SEGS, 1]
         m = (c < n_carry) & emask[None, None, :]
+        if OFFS64:  # a sequence's chunk states reach 2^31 elements
+            c = c.to(tl.int64)
         offs = c * ND + e[None, None, :]
         h_end = tl.load(state_b + offs, mask=m, other=0.0).to(cdt)
         ds = tl.load(dsum_b + c * D + d[None, None, :], mask=m, other=0.0).to(cdt)
@@ -880,7 +883,8 @@ def sass_scan_fwd(
             n_elem = nstate * dim
             ccfg = _carry_config(n_elem, nchunk, batch, x.device)
             _sass_scan_carry_kernel[(cdiv(n_elem, ccfg["BLOCK_E"]), batch)](
-                A, *A.stride(), states, dsum, dim, nstate, nchunk, IS_FP64=is_fp64, USE_PDL=pdl,
+                A, *A.stride(), states, dsum, dim, nstate, nchunk, IS_FP64=is_fp64, OFFS64=offs64,
+                USE_PDL=pdl,
                 **ccfg, **dependent)
         else:
             states = y  # never read: HAS_INIT is False

@@ -95,7 +95,8 @@ for xdt, perm, bias, sp, unit in itertools.product(["fp32", "bf16", "fp16", "fp6
 for fp64 in (False, True):
     st = "*fp64" if fp64 else "*fp32"
     comp(S._sass_scan_carry_kernel, dict(A_ptr="*fp32", s_ad="i32", s_an="i32", state_ptr=st, dsum_ptr=st,
-         D="i32", N="i32", NCHUNK="i32", IS_FP64=fp64, USE_PDL=PDL, SEGS=32, SEG=S.CARRY_SEG, BLOCK_E=16), 16, f"_{int(fp64)}")
+         D="i32", N="i32", NCHUNK="i32", IS_FP64=fp64, OFFS64=fp64, USE_PDL=PDL, SEGS=32, SEG=S.CARRY_SEG,
+         BLOCK_E=16), 16, f"_{int(fp64)}")
 for xdt, sl in itertools.product(["fp32", "bf16", "fp16", "fp64"], [1, "i32"]):  # contiguous, channels_last
     comp(CA._cluster_assign_fwd_kernel, dict(feat_ptr=P[xdt], centers_ptr=P[xdt], pos_row_ptr="*fp32",
          pos_col_ptr="*fp32", cluster_ptr="*i32", partial_ptr="*i32", SB="i32", SC="i32", SL=sl, C="i32",

@@ -295,6 +295,19 @@ def test_gpu_chunking_fills_an_h100_at_batch_one(monkeypatch):
     assert mod._chunk_len(6144, 2048, 8, cuda) >= 6144
 
 
+def test_int64_offsets_give_the_same_bits(monkeypatch):
+    """The 64-bit offset path (OFFS64, taken when a tensor reaches 2^31 elements) in all three
+    kernels, forced at a small shape: the same bits as 32-bit offsets."""
+    import importlib
+
+    mod = importlib.import_module("samic_fast.kernels.sass_scan")
+    inp, perm = make_inputs(2, 37, 11, 5, seed=22)
+    y32 = run_fused("sass", inp, perm, chunk_len=4)
+    monkeypatch.setattr(mod, "_needs_int64", lambda *tensors: True)
+    y64 = run_fused("sass", inp, perm, chunk_len=4)
+    assert torch.equal(y32, y64)
+
+
 @pytest.mark.parametrize("block_e,segs", [(32, 16), (16, 32), (8, 64)])
 def test_carry_with_the_gpu_tiles(monkeypatch, block_e, segs):
     """The carry's GPU tile shapes (16 chunks a thread, 16-64 segments, 8-32 elements), run by
