@@ -530,10 +530,12 @@ def _sass_scan_chunk_state_kernel(
     BLOCK_N: tl.constexpr,
 ):
     if USE_PDL:
-        gdc_launch_dependents()  # the carry may launch now; it waits for this grid's stores
         # Launched as a dependent of whatever ran before (its launch overlaps that kernel's
         # tail): everything below reads the op's inputs, complete and visible from here on.
         gdc_wait()
+        # Only now may the carry launch: it and pass 3 read the op's inputs before their own
+        # waits, so no kernel of the op may start before the inputs' producer has finished.
+        gdc_launch_dependents()
     pid_c = tl.program_id(0)
     pid_d = tl.program_id(1)
     b = tl.program_id(2)

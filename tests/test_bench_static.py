@@ -332,18 +332,27 @@ def launches(L):
         sass_scan_fwd(m(1, L, 128), m(1, L, 128), m(128, 16), m(1, L, 16), m(1, L, 16), perm,
                       m(128), None, m(128), True)
     return [[la.name, bool(getattr(la.options, "launch_pdl", False)), la.scalar_args()["USE_PDL"]]
-            for la in rec]
+            for la in rec], rec
 
-print(json.dumps({"long": launches(6144), "short": launches(2)}))
+def gdc_order(launch):
+    from samic_fast.bench.launch_capture import compile_launch
+    ptx = compile_launch(launch).asm["ptx"]
+    marks = [(ptx.find(op), name) for op, name in (("griddepcontrol.wait", "wait"),
+             ("griddepcontrol.launch_dependents", "launch")) if op in ptx]
+    return [name for _, name in sorted(marks)]
+
+long, rec = launches(6144)
+print(json.dumps({"long": long, "short": launches(2)[0], "order": [gdc_order(la) for la in rec]}))
+
 """
 
 
 @pytest.mark.parametrize("pdl_env", ["1", "0"])
 def test_dependent_kernels_use_programmatic_dependent_launch(pdl_env, tmp_path):
     """On an sm_90 device (as recorded) the three kernels of a chunked scan are programmatic
-    dependent launches that wait in-kernel (pass 1 before its first load). A single-chunk scan
-    is launched as usual, and SAMIC_FAST_PDL=0 turns it all off (the A/B switch of
-    scripts/gpu_check.sh)."""
+    dependent launches that wait in-kernel (pass 1 before its first load, and before it lets
+    its dependents launch). A single-chunk scan is launched as usual, and SAMIC_FAST_PDL=0 turns
+    it all off (the A/B switch of scripts/gpu_check.sh)."""
     _nvidia_backend_or_skip()
     script = tmp_path / "pdl.py"
     script.write_text(PDL_SCRIPT)
@@ -356,6 +365,10 @@ def test_dependent_kernels_use_programmatic_dependent_launch(pdl_env, tmp_path):
                            ["_sass_scan_carry_kernel", on, on],
                            ["_sass_scan_fwd_kernel", on, on]]
     assert out["short"] == [["_sass_scan_fwd_kernel", False, False]]
+    # Pass 1 waits for the inputs' producer before it lets the carry launch: the carry and pass 3
+    # read the op's inputs before their own waits. They may trigger first (pass 1 has waited).
+    assert out["order"] == ([["wait", "launch"], ["launch", "wait"], ["launch", "wait"]] if on else
+                            [[], [], []])
 
 
 def test_pdl_ab_needs_a_gpu_and_says_so(capsys):
