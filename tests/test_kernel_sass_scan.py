@@ -311,15 +311,15 @@ def test_int64_offsets_give_the_same_bits(monkeypatch):
 @pytest.mark.parametrize("block_e,segs", [(32, 16), (16, 32), (8, 64)])
 def test_carry_with_the_gpu_tiles(monkeypatch, block_e, segs):
     """The carry's GPU tile shapes (16 chunks a thread, 16-64 segments, 8-32 elements), run by
-    the interpreter: 40 chunks of one step (3 segments, the rest of the tile empty) and 16 * 7
-    elements (the last element block partly empty), against the float64 reference."""
+    the interpreter: 18 chunks of two steps (2 segments, the rest of the tile empty) and 8 * 7
+    elements (the last 32- or 16-element block partly empty), against the float64 reference."""
     import importlib
 
     mod = importlib.import_module("samic_fast.kernels.sass_scan")
     cfg = {"BLOCK_E": block_e, "SEGS": segs, "SEG": mod.CARRY_SEG, "num_warps": segs * block_e // 32}
     monkeypatch.setattr(mod, "_carry_config", lambda *args: cfg)
-    inp, perm = make_inputs(1, 40, 7, 16, seed=21, positive_dt=True)
-    check_fp32(run_fused("sass", inp, perm, chunk_len=1), run_ref("sass", as64(inp), perm))
+    inp, perm = make_inputs(1, 36, 7, 8, seed=21, positive_dt=True)
+    check_fp32(run_fused("sass", inp, perm, chunk_len=2), run_ref("sass", as64(inp), perm))
 
 
 def test_gpu_carry_runs_in_one_wave_of_at_most_two_tiles(monkeypatch):
