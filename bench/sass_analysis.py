@@ -18,10 +18,11 @@ How "per step of the steady-state loop" is counted (:func:`analyze_sass`):
    compared (``ISETP``) in the body; it may count steps, elements or bytes. Evidence, in order:
    (a) the same register moves by a smaller ``inc0`` elsewhere in the kernel (LLVM's remainder
    loop or peeled steps after unrolling by a run-time count): ``unroll = inc / inc0``;
-   (b) a constant bound ``B`` (a constexpr trip count): ``B / inc`` iterations cover the
-   ``expected_steps`` of a program (given by the caller), ``unroll = expected_steps / (B / inc)``,
-   or, when ``B`` is within two increments of ``expected_steps`` (a step counter whose loop had
-   an iteration peeled off), ``unroll = inc``;
+   (b) a constant bound ``B`` (a constexpr trip count): when ``B`` is within two increments of
+   ``expected_steps`` but not equal (a step counter whose loop had an iteration peeled off),
+   ``unroll = inc``; else ``B / inc`` iterations cover the ``expected_steps`` of a program
+   (given by the caller), ``unroll = expected_steps / (B / inc)``; a bound below one increment
+   is a bounds check, not a trip count;
    A counter that ptxas renames every iteration (``R2 = R1 + inc``, compare on ``R1``) counts
    too, for rule (b). (c) ``inc == 1``: one step; (d) the caller's hint (a loop over tiles of ``SEGS * SEG`` chunks
    processes that many steps an iteration), used only when (a)-(c) find nothing. Otherwise
@@ -369,13 +370,18 @@ def detect_unroll(body: list[Insn], expected_steps: Optional[int] = None,
             # Constant trip count: `bound / inc` iterations cover the program's steps.
             # (The bound may stop short of the end by less than one iteration: round up.)
             bound = abs(int(other, 0))
+            if bound < inc:
+                # Not the trip count: a per-row bounds check against a register that moves by
+                # a whole tile (the carry's `row < n_carry - first_chunk`).
+                continue
+            if abs(bound - expected_steps) <= 2 * inc and bound != expected_steps:
+                # The counter counts steps and LLVM peeled an iteration off the unrolled
+                # loop (the bound stops short by up to two iterations). Checked first: at a
+                # 6-step chunk, bound 4 by 2 would also read as 2 iterations of 3 steps.
+                return inc, True
             iters = -(-bound // inc)
             if iters and expected_steps % iters == 0:
                 return expected_steps // iters, True
-            if abs(bound - expected_steps) <= 2 * inc:
-                # The counter counts steps and LLVM peeled an iteration off the unrolled
-                # loop (the bound stops short by up to two iterations).
-                return inc, True
     if any(inc == 1 for inc, _, _ in compares):
         return 1, True
     return 1, False

@@ -628,7 +628,9 @@ def _sass_scan_carry_kernel(
     state_b = state_ptr + b * NCHUNK * ND
     dsum_b = dsum_ptr + b * NCHUNK * D
     seg = tl.arange(0, SEGS)
-    j = tl.arange(0, SEG)[:, None, None]
+    j = tl.arange(0, SEG)[:, None, None]  # a segment's rows
+    if OFFS64:
+        j = j.to(tl.int64)
     first = (seg == 0)[:, None]
     prev = tl.maximum(seg - 1, 0)[:, None] + tl.zeros([SEGS, BLOCK_E], tl.int32)
     last = tl.full([SEGS, BLOCK_E], SEGS - 1, tl.int32)
@@ -641,13 +643,16 @@ def _sass_scan_carry_kernel(
     # NCHUNK - 2 load as (a, b) = (1, 0), the identity.
     c0 = 0
     while c0 < n_carry:
-        c = c0 + seg[None, :, None] * SEG + j  # [SEG, SEGS, 1]
-        m = (c < n_carry) & emask[None, None, :]
+        # Chunk c0 + s * SEG + j of segment s, row j: offsets as a per-thread base plus a row
+        # term that is the same for every thread (the compiler keeps one add a row).
+        first_c = c0 + seg * SEG  # [SEGS]
         if OFFS64:  # a sequence's chunk states reach 2^31 elements
-            c = c.to(tl.int64)
-        offs = c * ND + e[None, None, :]
+            first_c = first_c.to(tl.int64)
+        m = (j < (n_carry - first_c)[None, :, None]) & emask[None, None, :]
+        offs = (first_c[:, None] * ND + e[None, :])[None, :, :] + j * ND
+        ds_offs = (first_c[:, None] * D + d[None, :])[None, :, :] + j * D
         h_end = tl.load(state_b + offs, mask=m, other=0.0).to(cdt)
-        ds = tl.load(dsum_b + c * D + d[None, None, :], mask=m, other=0.0).to(cdt)
+        ds = tl.load(dsum_b + ds_offs, mask=m, other=0.0).to(cdt)
         a = tl.exp2(ds * A2[None, None, :])
         pa, pb = tl.associative_scan((a, h_end), 0, _compose)  # within each segment
         ta, tb = tl.reduce((pa, pb), 0, _last)  # each segment's total: its last prefix
