@@ -86,8 +86,8 @@ Static sm_90 figures (Triton 3.7.1, ``samic-fast bench --static``; fp32, perm, d
 D skip; SASS of the loop per warp per step, N=16, 64 channels a warp): pass 1 232 instructions /
 30 MUFU / 127 registers / 562 cycles of single-warp latency, pass 3 260.5 / 32 / 158 / 606 (one
 barrier, from the pipeliner; with ``FULL_CHUNKS``); no shuffles, no spills (the first release:
-608 instructions for 32 channels). The carry: 509 instructions a warp a tile of 256 or 512
-chunks, 125 registers, about 1,400 cycles a tile. See bench/RESULTS.md.
+608 instructions for 32 channels). The carry: 480-522 instructions a warp a tile of 256 or 512
+chunks, 128 registers, about 1,100-1,250 cycles a tile. See bench/RESULTS.md.
 
 Written for Triton 3.6 through 3.9, compiled and interpreted alike (``kernels/_utils.py``,
 "Triton version compatibility"): the step loops have a compile-time trip count (the last chunk
@@ -267,7 +267,7 @@ def _carry_config(n_elem: int, nchunk: int, batch: int, device: torch.device) ->
     (:data:`CARRY_SEG`; 32 spill at 128 registers), one thread a (segment, element) and at most
     :data:`CARRY_THREADS` threads a program, ``BLOCK_E`` in {32, 16, 8} elements (128-, 64- or
     32-byte rows). Of those, the one with the fewest waves x tiles (each tile is one round of
-    dependent latency; sm_90 static: about 1,400 cycles), the widest rows on ties."""
+    dependent latency; sm_90 static: about 1,100-1,250 cycles), the widest rows on ties."""
     if is_interpreter():
         return {"BLOCK_E": 16, "SEGS": 2, "SEG": 2, "num_warps": 1}
     n_carry = max(1, nchunk - 1)
