@@ -146,6 +146,9 @@ class SassReport:
     #: No loop left (unrolled completely): the per-step figures are the whole program's,
     #: prologue included.
     whole_program_per_step: bool = False
+    #: Single-warp latency of the code outside the steady-state loop (before it and after it,
+    #: each replayed once in order): a program's prologue and epilogue. None: not analysed.
+    outside_loop_latency_cycles: Optional[int] = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -441,6 +444,9 @@ def analyze_sass(text: str, resources: Optional[dict] = None,
         report.latency_cycles_per_step = main.latency_cycles / u
         report.unroll, report.unroll_found = u, main.unroll_found
         report.instructions_outside_loop = len(insns_no_nop) - main.instructions
+        report.outside_loop_latency_cycles = (
+            replay_latency([i for i in insns_no_nop if i.addr < main.start])
+            + replay_latency([i for i in insns_no_nop if i.addr > main.end]))
     elif expected_steps:
         k = float(expected_steps)
         report.instructions_per_step = len(insns_no_nop) / k

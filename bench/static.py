@@ -22,9 +22,10 @@ loop:
   warps: 11 one-warp programs on an SM put 3 warps on three of its schedulers, not 2.75);
 - MUFU time: ``ceil(P * W / sched) * S * M * 8`` cycles (16 MUFU lanes per SM: a warp's MUFU
   instruction holds its quadrant's 4 lanes for 8 clocks);
-- latency time: ``waves * (S * T + PROLOGUE_CYCLES)``: each program's steps are a dependent
-  chain through the state, and a step cannot start before the previous one issued (a kernel
-  whose loop is unrolled completely has its prologue in ``S * T`` already: no constant then);
+- latency time: ``waves * (S * T + P)``: each program's steps are a dependent chain through
+  the state, and a step cannot start before the previous one issued; ``P`` is the replayed
+  latency of the code before and after the loop (``PROLOGUE_CYCLES`` if the SASS gave none; 0
+  for a kernel whose loop is unrolled completely: its prologue is in ``S * T`` already);
 - memory time: bytes of the launch's tensor arguments (each read or written once) at 3.0 TB/s;
 - kernel time = max(issue, MUFU, latency) / clock, or the memory time if larger, plus the launch
   cost (``pdl_launch_us`` for a programmatic dependent launch, ``launch_us`` otherwise); the op's
@@ -53,7 +54,10 @@ from typing import Callable, Optional, Sequence, TextIO
 from .hardware import H100, GPU, floor_us, fused_target_us, scan_exponentials
 from .shapes import SHAPES, Shape, bytes_moved, get_shape
 
-#: Latency of a program's code outside its loop (loads of A/bias, the state, the final stores).
+#: Latency of a program's code outside its loop (loads of A/bias, the state, the final stores)
+#: when the SASS gives none: the replay of that code (``outside_loop_latency_cycles``) is used
+#: where there is one (sm_90, Triton 3.7.1: about 1,220 cycles for the passes, 800-850 for the
+#: carry).
 PROLOGUE_CYCLES = 1500
 #: The op the targets are about: gather + scan + scatter, one custom op.
 FUSED_OP = "samic_fast::sass_scan"
@@ -236,7 +240,12 @@ def predict_kernel(sass, launch, steps: int, gpu: GPU = H100) -> KernelPredictio
     mufu = warps_per_sched * steps * mps * (32 / (gpu.mufu_lanes_per_sm / gpu.schedulers_per_sm))
     # A loop unrolled completely leaves the whole program in the per-step figures (its replay
     # includes the prologue): no separate prologue then.
-    prologue = 0 if sass.whole_program_per_step else PROLOGUE_CYCLES
+    if sass.whole_program_per_step:
+        prologue = 0
+    elif sass.outside_loop_latency_cycles is not None:
+        prologue = sass.outside_loop_latency_cycles
+    else:
+        prologue = PROLOGUE_CYCLES
     latency = waves * (steps * lat + prologue)
     to_us = 1e6 / gpu.clock_hz
     terms = {"issue": issue * to_us, "mufu": mufu * to_us, "latency": latency * to_us,
@@ -298,6 +307,7 @@ def _kernel_entry(launch, shape: Shape, compiler: Compiler, gpu: GPU) -> dict:
         "async_copies": sass.async_copies,
         "async_copies_per_step": r(sass.async_copies_per_step, 2),
         "latency_cycles_per_step": r(sass.latency_cycles_per_step),
+        "outside_loop_latency_cycles": sass.outside_loop_latency_cycles,
         "unroll": sass.unroll,
         "unroll_found": sass.unroll_found,
         "instructions_outside_loop": sass.instructions_outside_loop,

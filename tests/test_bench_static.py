@@ -147,6 +147,12 @@ def test_sass_parser_finds_the_innermost_loop_and_its_chain():
     # LDG -> FMUL -> MUFU -> SHFL is one dependent chain: its latencies add up.
     lat = dict(LATENCY)
     assert rep.latency_cycles_per_step >= lat["LDG"] + 4 + lat["MUFU"]
+    # Outside the loop: two MOVs before it, the outer loop's tail after it; no load.
+    assert 0 < rep.outside_loop_latency_cycles < lat["LDG"]
+    # A prologue whose load feeds the loop's first value costs the load's latency.
+    chained = SASS_NESTED.replace("MOV R3, RZ ;", "LDG.E R3, desc[UR4][R6.64] ;\n"
+                                  "        /*0018*/                   FMUL R3, R3, R3 ;")
+    assert analyze_sass(chained, {"REG": 12}).outside_loop_latency_cycles >= lat["LDG"] + 4
 
 
 def _unrolled_loop(counter_lines: str) -> str:
@@ -241,6 +247,10 @@ def test_model_terms_and_shape_adapters():
     assert math.isclose(static.predict_kernel(sass, pdl, steps, H100).predicted_us,
                         p.latency_us + H100.pdl_launch_us)
     assert H100.pdl_launch_us < H100.launch_us
+    # The replayed latency of the code outside the loop replaces the constant where there is one.
+    sass.outside_loop_latency_cycles = 700
+    assert math.isclose(static.predict_kernel(sass, FakeLaunch(), steps, H100).latency_us,
+                        (512 * 1000 + 700) * clock_us)
     # A loop unrolled completely: the per-step latency is the whole program's, prologue included.
     sass.whole_program_per_step = True
     assert math.isclose(static.predict_kernel(sass, FakeLaunch(), steps, H100).latency_us,
