@@ -119,7 +119,7 @@ WARPS_PER_SM = 12
 LATENCY_WARPS = 2.5
 #: Shortest chunk on a GPU (even: the step loops are unrolled by two). Chunks this short are
 #: chosen only when longer ones cannot fill the device (L below about 3,000 at D = 128): there
-#: a pass is latency-bound, ``CHUNK`` dependent steps of about 600 cycles after a ~1,500-cycle
+#: a pass is latency-bound, ``CHUNK`` dependent steps of about 600 cycles after a ~1,200-cycle
 #: prologue, and the chunk-state traffic (4 passes over ``N * D`` floats a chunk) is small.
 MIN_CHUNK = 2
 #: Widest ``dim`` the interpreter splits into 8-channel blocks.
