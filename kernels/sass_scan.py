@@ -191,9 +191,9 @@ _SELECT_FOLDS = triton_at_least(3, 7)
 
 
 def _chunk_candidates(seqlen: int) -> list[int]:
-    """Chunk lengths the launcher picks from, ascending: ``{8, 9, ..., 15} * 2^k`` (eight a
-    doubling), even, from :data:`MIN_CHUNK` up to the first that covers ``seqlen``, and every
-    even divisor of ``seqlen`` in that range. Eight an octave, not four: a scheduler runs whole
+    """Chunk lengths the launcher picks from, ascending: the even lengths from
+    :data:`MIN_CHUNK` below 8, then ``{8, 9, ..., 15} * 2^k`` (eight a doubling), even, up to
+    the first that covers ``seqlen``, and every even divisor of ``seqlen`` in that range. Eight an octave, not four: a scheduler runs whole
     warps, so a chunk that leaves 11 programs on an SM (3 warps on three of its schedulers)
     costs as much as one that leaves 12, and the grid needs steps of about 1/8 to land near a
     multiple of 4 programs an SM. The divisors give chunks with no tail (``FULL_CHUNKS`` in pass
