@@ -134,8 +134,9 @@ TAIL_COST = 0.015
 STEP_CYCLES = 250
 HBM_BYTES_PER_SM_CYCLE = 13.0
 #: Carry: chunks a thread composes in registers per tile, and most threads a program (at 128
-#: registers a thread, 512 threads fill an SM's register file).
-CARRY_SEG = 16
+#: registers a thread, 512 threads fill an SM's register file). Triton 3.6 spills at 16 chunks
+#: a thread (sm_90 static: 22 spill instructions, 5.3 us at s1 against 4.3 at 8 chunks).
+CARRY_SEG = 16 if triton_at_least(3, 7) else 8
 CARRY_THREADS = 512
 #: States per channel whose decays are computed on the FMA pipe instead of the MUFU
 #: (``_exp2_fma``), per pass (not in fp64): chosen with ``samic-fast bench --static`` at N = 16
@@ -263,8 +264,8 @@ def _chunk_len(seqlen: int, batch: int, n_dblk: int, device: torch.device, state
 
 
 def _carry_config(n_elem: int, nchunk: int, batch: int, device: torch.device) -> dict:
-    """Carry tiles ``[SEG, SEGS, BLOCK_E]`` (see the kernel): ``SEG = 16`` chunks a thread
-    (:data:`CARRY_SEG`; 32 spill at 128 registers), one thread a (segment, element) and at most
+    """Carry tiles ``[SEG, SEGS, BLOCK_E]`` (see the kernel): :data:`CARRY_SEG` chunks a thread
+    (16; 32 spill at 128 registers), one thread a (segment, element) and at most
     :data:`CARRY_THREADS` threads a program, ``BLOCK_E`` in {32, 16, 8} elements (128-, 64- or
     32-byte rows). Of those, the one with the fewest waves x tiles (each tile is one round of
     dependent latency; sm_90 static: about 1,100-1,250 cycles), the widest rows on ties."""
