@@ -143,11 +143,9 @@ class SassReport:
     unroll: int = 1
     unroll_found: bool = False
     instructions_outside_loop: int = 0
-    #: No loop left (unrolled completely): the per-step figures are the whole program's,
-    #: prologue included.
-    whole_program_per_step: bool = False
     #: Single-warp latency of the code outside the steady-state loop (before it and after it,
-    #: each replayed once in order): a program's prologue and epilogue. None: not analysed.
+    #: each replayed once in order): a program's prologue and epilogue; 0 when no loop is left
+    #: (its per-step figures are the whole program's, prologue included). None: not analysed.
     outside_loop_latency_cycles: Optional[int] = None
 
     def to_dict(self) -> dict:
@@ -459,7 +457,7 @@ def analyze_sass(text: str, resources: Optional[dict] = None,
         report.latency_cycles_per_step = replay_latency(insns_no_nop) / k
         report.unroll, report.unroll_found = expected_steps, True
         report.instructions_outside_loop = 0
-        report.whole_program_per_step = True
+        report.outside_loop_latency_cycles = 0
     return report
 
 

@@ -238,13 +238,10 @@ def predict_kernel(sass, launch, steps: int, gpu: GPU = H100) -> KernelPredictio
     warps_per_sched = math.ceil(per_sm * w / sched)
     issue = warps_per_sched * (steps * ips + sass.instructions_outside_loop)
     mufu = warps_per_sched * steps * mps * (32 / (gpu.mufu_lanes_per_sm / gpu.schedulers_per_sm))
-    # A loop unrolled completely leaves the whole program in the per-step figures (its replay
-    # includes the prologue): no separate prologue then.
-    if sass.whole_program_per_step:
-        prologue = 0
-    elif sass.outside_loop_latency_cycles is not None:
-        prologue = sass.outside_loop_latency_cycles
-    else:
+    # The replayed prologue and epilogue (0 for a loop unrolled completely: the per-step replay
+    # is the whole program's), or the constant when the SASS gave none.
+    prologue = sass.outside_loop_latency_cycles
+    if prologue is None:
         prologue = PROLOGUE_CYCLES
     latency = waves * (steps * lat + prologue)
     to_us = 1e6 / gpu.clock_hz

@@ -252,7 +252,7 @@ def test_model_terms_and_shape_adapters():
     assert math.isclose(static.predict_kernel(sass, FakeLaunch(), steps, H100).latency_us,
                         (512 * 1000 + 700) * clock_us)
     # A loop unrolled completely: the per-step latency is the whole program's, prologue included.
-    sass.whole_program_per_step = True
+    sass.outside_loop_latency_cycles = 0
     assert math.isclose(static.predict_kernel(sass, FakeLaunch(), steps, H100).latency_us,
                         512 * 1000 * clock_us)
     # Register-limited occupancy: 255 registers x 32 lanes x 8 warps leaves one program per SM.
