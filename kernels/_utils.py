@@ -67,6 +67,13 @@ def num_sms(device: torch.device) -> int:
     return torch.cuda.get_device_properties(device).multi_processor_count
 
 
+#: Compile options every launch passes. The kernels are written, counted (``bench --static``) and
+#: tested with each multiply-add contracted into one FMA (the state update, the polynomials),
+#: Triton's default through 3.9; Triton 3.9 warns that 3.10 turns that default off, so every
+#: launch asks for it rather than inherit a default that changes the numbers and the speed.
+COMPILE_OPTIONS = {"enable_fp_fusion": True}
+
+
 #: Set to ``0`` to launch without programmatic dependent launch (for A/B timing; see
 #: :func:`use_pdl`).
 PDL_ENV = "SAMIC_FAST_PDL"

@@ -29,7 +29,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ._utils import cdiv, is_interpreter, next_pow2, on_device
+from ._utils import COMPILE_OPTIONS, cdiv, is_interpreter, next_pow2, on_device
 
 
 def _cluster_assign_config(num_clusters: int) -> dict:
@@ -216,13 +216,14 @@ def cluster_assign_fwd(
             IS_FP64=feat.dtype == torch.float64,
             BLOCK_L=cfg["BLOCK_L"],
             BLOCK_K=cfg["BLOCK_K"],
-            num_warps=cfg["num_warps"],
+            num_warps=cfg["num_warps"], **COMPILE_OPTIONS,
         )
         # Exact, order-independent integer reduction of the block partials into three separate
         # (B, K) tensors (custom ops may not return aliasing outputs).
         _cluster_sums_kernel[(batch,)](
             partial, *sums, k, nblk, batch * nblk * k,
             BLOCK_NB=cfg["BLOCK_NB"], BLOCK_K=cfg["BLOCK_K"], num_warps=cfg["num_warps"],
+            **COMPILE_OPTIONS,
         )
     return (cluster, *sums)
 

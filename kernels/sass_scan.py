@@ -107,8 +107,8 @@ try:  # grid dependency control (programmatic dependent launch): in Triton 3.6 a
 except ImportError:  # pragma: no cover - then PDL is never requested (USE_PDL is always False)
     gdc_launch_dependents = gdc_wait = None
 
-from ._utils import (cdiv, compute_dtype, is_interpreter, next_pow2, num_sms, on_device, triton_at_least,
-                     use_pdl)
+from ._utils import (COMPILE_OPTIONS, cdiv, compute_dtype, is_interpreter, next_pow2, num_sms,
+                     on_device, triton_at_least, use_pdl)
 
 #: One-warp programs per SM the chunking may launch: all of them resident at once (one wave; at
 #: <= 168 registers a thread 12 one-warp programs fit an SM's register file), three warps per
@@ -154,6 +154,17 @@ POLY_STATES_PASS3 = 1
 #: either way, 11 more instructions) and stays unpipelined. Triton 3.6's pipeliner makes it
 #: worse (186 registers, too many for 12 programs an SM, and 783 cycles a step): there one stage.
 PASS3_STAGES = 2 if triton_at_least(3, 7) else 1
+#: Stages of the pipeliner in pass 1's step loop: none up to Triton 3.8 (see PASS3_STAGES), two
+#: on Triton 3.9, whose build of the loop issues the next step's ``Bm`` row last in the body, just
+#: before the back edge that uses it (sm_90 static: 814 cycles a step for one warp against 229
+#: instructions; two stages: 576 for 236, and the pass is MUFU-bound again).
+PASS1_STAGES = 2 if triton_at_least(3, 9) else 1
+#: Whether pass 3 sums ``Cm * h`` over the states as a scan's last element instead of ``tl.sum``.
+#: From Triton 3.8 an in-thread ``tl.sum`` is a binary tree (triton-lang/triton#9220), and a tree
+#: leaves half the products out of the adds: 8 FMUL + 8 FFMA + 7 FADD for 16 states, not the
+#: chain's 1 FMUL + 15 FFMA (sm_90 static, 3.9: 272 -> 258.5 instructions a step, 167 -> 158
+#: registers). Before 3.8 ``tl.sum`` is that chain already, and on 3.6 the scan form costs more.
+SEQUENTIAL_STATE_SUM = triton_at_least(3, 8)
 #: Steps per iteration of the compiled step loops: unrolled by two, the registers the prefetch
 #: hands from one step to the next are renamed instead of moved.
 LOOP_UNROLL = 2
@@ -518,6 +529,7 @@ def _sass_scan_chunk_state_kernel(
     OFFS64: tl.constexpr,
     UNROLL: tl.constexpr,
     FULL_CHUNKS: tl.constexpr,
+    NUM_STAGES: tl.constexpr,
     EVEN_D: tl.constexpr,
     EVEN_N: tl.constexpr,
     ROWS_ALIKE: tl.constexpr,
@@ -564,7 +576,7 @@ def _sass_scan_chunk_state_kernel(
         _row_of(perm_ptr, s_pb, s_pl, b, t0, L, HAS_PERM, OFFS64), t0, L, b, x_ptr, s_xb, s_xl,
         s_xd, dt_ptr, s_tb, s_tl, s_td, Bm_ptr, s_bb, s_bl, s_bn, g_off, d_offs, n_offs, dmask, nmask,
         EVEN_D, EVEN_N, FULL_CHUNKS)
-    for i in tl.range(0, CHUNK, loop_unroll_factor=UNROLL):
+    for i in tl.range(0, CHUNK, loop_unroll_factor=UNROLL, num_stages=NUM_STAGES):
         t = t0 + i
         xn, dn, bn, mn = _load_row(r_next, t + 1, L, b, x_ptr, s_xb, s_xl, s_xd, dt_ptr, s_tb,
                                    s_tl, s_td, Bm_ptr, s_bb, s_bl, s_bn, g_off, d_offs, n_offs,
@@ -590,6 +602,20 @@ def _compose(a1, b1, a2, b2):
 def _last(a1, b1, a2, b2):
     # Keeps the later element: a reduction with it picks the last one, in any association order.
     return a2, b2
+
+
+@triton.jit
+def _keep_later(a, b):
+    return b
+
+
+@triton.jit
+def _sum_states(p):
+    # The sum over axis 0 (the states, in-thread) as one sequential chain, whatever the Triton
+    # version: an inclusive scan (its carry is sequential, so ptxas contracts each product into
+    # its add), then the scan's last element (a reduction that keeps the later operand compiles
+    # to nothing). See SEQUENTIAL_STATE_SUM.
+    return tl.reduce(tl.cumsum(p, axis=0), 0, _keep_later)
 
 
 @triton.jit
@@ -695,6 +721,7 @@ def _sass_scan_fwd_kernel(
     UNROLL: tl.constexpr,
     FULL_CHUNKS: tl.constexpr,
     NUM_STAGES: tl.constexpr,
+    SEQ_SUM: tl.constexpr,
     EVEN_D: tl.constexpr,
     EVEN_N: tl.constexpr,
     ROWS_ALIKE: tl.constexpr,
@@ -775,7 +802,10 @@ def _sass_scan_fwd_kernel(
 
         h, xc, dc = _advance(h, A2, bias, n_offs, xv, dv, bv, tmask, POLY_STATES, DELTA_SOFTPLUS,
                              HAS_DT_BIAS, FULL_CHUNKS)
-        yv = tl.sum(h * cv.to(cdt)[:, None], axis=0)
+        if SEQ_SUM:
+            yv = _sum_states(h * cv.to(cdt)[:, None])
+        else:
+            yv = tl.sum(h * cv.to(cdt)[:, None], axis=0)
         if HAS_D:
             yv += xc * dskip
         if HAS_Z:
@@ -870,7 +900,7 @@ def sass_scan_fwd(
     # waits before its first load (its predecessor is whatever the stream ran last, which may
     # have written the inputs), the carry and pass 3 after their setup.
     pdl = nchunk > 1 and gdc_wait is not None and use_pdl(x.device)
-    dependent = {"launch_pdl": True} if pdl else {}
+    options = dict(COMPILE_OPTIONS, launch_pdl=True) if pdl else dict(COMPILE_OPTIONS)
     # Triton launches on the current CUDA device, not on the tensors' (kernels/_utils.on_device).
     with on_device(x.device):
         states = dsum = None
@@ -885,15 +915,16 @@ def sass_scan_fwd(
             _sass_scan_chunk_state_kernel[(nchunk - 1, n_dblk, batch)](
                 *x_args, perm, *perm_s, dt_bias, bias_s, states, dsum,
                 seqlen, dim, nstate, group_d, nchunk, OFFS64=offs64,
-                POLY_STATES=POLY_STATES_PASS1 if poly else 0, USE_PDL=pdl, FULL_CHUNKS=True,
-                **common, **dependent,
+                POLY_STATES=POLY_STATES_PASS1 if poly else 0, NUM_STAGES=PASS1_STAGES, USE_PDL=pdl,
+                FULL_CHUNKS=True,
+                **common, **options,
             )
             n_elem = nstate * dim
             ccfg = _carry_config(n_elem, nchunk, batch, x.device)
             _sass_scan_carry_kernel[(cdiv(n_elem, ccfg["BLOCK_E"]), batch)](
                 A, *A.stride(), states, dsum, dim, nstate, nchunk, IS_FP64=is_fp64, OFFS64=offs64,
                 USE_PDL=pdl,
-                **ccfg, **dependent)
+                **ccfg, **options)
         else:
             states = y  # never read: HAS_INIT is False
         _sass_scan_fwd_kernel[(nchunk, n_dblk, batch)](
@@ -903,8 +934,9 @@ def sass_scan_fwd(
             dt_bias, bias_s, states, y, *y.stride(), last_state,
             seqlen, dim, nstate, group_d, nchunk,
             HAS_INIT=nchunk > 1, OUT_BF16=x.dtype == torch.bfloat16, OFFS64=offs64,
-            POLY_STATES=POLY_STATES_PASS3 if poly else 0, NUM_STAGES=PASS3_STAGES, USE_PDL=pdl,
-            FULL_CHUNKS=seqlen % chunk == 0, **common, **dependent,
+            POLY_STATES=POLY_STATES_PASS3 if poly else 0, NUM_STAGES=PASS3_STAGES,
+            SEQ_SUM=SEQUENTIAL_STATE_SUM, USE_PDL=pdl,
+            FULL_CHUNKS=seqlen % chunk == 0, **common, **options,
         )
     return y
 

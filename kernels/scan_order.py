@@ -29,7 +29,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ._utils import cdiv, is_interpreter, next_pow2, on_device
+from ._utils import COMPILE_OPTIONS, cdiv, is_interpreter, next_pow2, on_device
 
 
 def _scan_order_config(num_clusters: int) -> dict:
@@ -206,15 +206,17 @@ def scan_order_fwd(
             _scan_order_hist_kernel[grid](
                 cluster, hist, seqlen, k, nblk,
                 BLOCK_L=cfg["BLOCK_L"], BLOCK_K=cfg["BLOCK_K"], num_warps=cfg["num_warps"],
+                **COMPILE_OPTIONS,
             )
         _scan_order_start_kernel[(batch,)](
             count, rowsum, colsum, hist, cluster, seqlen, k, nblk,
             BLOCK_K=cfg["BLOCK_K"], BLOCK_NB=cfg["BLOCK_NB"], BLOCK_L=cfg["BLOCK_L"], FUSED_HIST=fused,
-            num_warps=cfg["num_warps"],
+            num_warps=cfg["num_warps"], **COMPILE_OPTIONS,
         )
         _scan_order_scatter_kernel[grid](
             cluster, hist, perm, inv, seqlen, k, nblk,
             BLOCK_L=cfg["BLOCK_L"], BLOCK_K=cfg["BLOCK_K"], num_warps=cfg["num_warps"],
+            **COMPILE_OPTIONS,
         )
     return perm, inv
 

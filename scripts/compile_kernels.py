@@ -18,7 +18,8 @@ os.environ.pop("TRITON_INTERPRET", None)
 import triton
 from triton.compiler import ASTSource
 from triton.backends.compiler import GPUTarget
-S, CA, SO = (importlib.import_module("samic_fast.kernels." + m) for m in ("sass_scan", "cluster_assign", "scan_order"))
+S, CA, SO, U = (importlib.import_module("samic_fast.kernels." + m)
+                for m in ("sass_scan", "cluster_assign", "scan_order", "_utils"))
 
 target = GPUTarget("cuda", int(os.environ.get("ARCH", "90")), 32)
 PDL = target.arch >= 90  # griddepcontrol (programmatic dependent launch) exists from sm_90 on
@@ -47,7 +48,7 @@ def _compile(i):
         else:
             sig[name] = "constexpr"; const[name] = v
     src = ASTSource(fn, sig, const)
-    k = triton.compile(src, target=target, options={"num_warps": num_warps})
+    k = triton.compile(src, target=target, options={"num_warps": num_warps, **U.COMPILE_OPTIONS})
     if outdir:
         os.makedirs(outdir, exist_ok=True)
         with open(f"{outdir}/{fn.__name__}{tag}.ttgir", "w") as f: f.write(k.asm["ttgir"])
@@ -79,7 +80,8 @@ for xdt, perm, bias, sp, unit in itertools.product(["fp32", "bf16", "fp16", "fp6
                    A_ptr="*fp32", s_ad="i32", s_an="i32", Bm_ptr=x, s_bb="i32", s_bg="i32", s_bl="i32", s_bn=one,
                    perm_ptr=perm, s_pb="i32", s_pl=1, dt_bias_ptr="*fp32" if bias else None, s_bias=1)
         tag = f"_{xdt}_{'p' if perm else 'np'}{perm or ''}_{int(bias)}{int(sp)}{int(unit)}_n{bn}".replace("*", "")
-        comp(S._sass_scan_chunk_state_kernel, dict(common, **ins, state_ptr=st, dsum_ptr=st, FULL_CHUNKS=True),
+        comp(S._sass_scan_chunk_state_kernel, dict(common, **ins, state_ptr=st, dsum_ptr=st, FULL_CHUNKS=True,
+                  NUM_STAGES=S.PASS1_STAGES),
              1, tag)
         for init, hd, hz, full in itertools.product([False, True], [False, True], [False, True], [False, True]):
             if bn != 16 and (hd != hz or full):
@@ -90,7 +92,7 @@ for xdt, perm, bias, sp, unit in itertools.product(["fp32", "bf16", "fp16", "fp6
                  s_cn=one, D_ptr="*fp32" if hd else None, s_dd=1, z_ptr=x if hz else None, s_zb="i32",
                  s_zl="i32", s_zd=one, state_ptr=st, y_ptr=x, s_yb="i32", s_yl="i32", s_yd=one,
                  last_ptr=st, HAS_INIT=init, OUT_BF16=xdt == "bf16", HAS_D=hd, HAS_Z=hz, HAS_LAST=True,
-                 NUM_STAGES=S.PASS3_STAGES, FULL_CHUNKS=full),
+                 NUM_STAGES=S.PASS3_STAGES, SEQ_SUM=S.SEQUENTIAL_STATE_SUM, FULL_CHUNKS=full),
                  1, tag + f"_{int(init)}{int(hd)}{int(hz)}{int(full)}")
 for fp64 in (False, True):
     st = "*fp64" if fp64 else "*fp32"

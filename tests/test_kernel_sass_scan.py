@@ -308,6 +308,22 @@ def test_int64_offsets_give_the_same_bits(monkeypatch):
     assert torch.equal(y32, y64)
 
 
+@pytest.mark.parametrize("seq_sum,pass1_stages", [(False, 1), (True, 2)], ids=["tl.sum", "scan-last"])
+@pytest.mark.parametrize("shape", [(1, 37, 11, 5), (2, 23, 9, 16)], ids=["N5", "N16"])
+def test_version_dependent_code_paths(monkeypatch, seq_sum, pass1_stages, shape):
+    """Both forms of pass 3's sum over the states (``tl.sum``, or a scan's last element, which
+    Triton >= 3.8 gets: SEQUENTIAL_STATE_SUM) and a pipelined pass 1 (PASS1_STAGES, Triton 3.9),
+    whatever the installed Triton picks: each against the float64 reference, masked states (N=5)
+    included."""
+    import importlib
+
+    mod = importlib.import_module("samic_fast.kernels.sass_scan")
+    monkeypatch.setattr(mod, "SEQUENTIAL_STATE_SUM", seq_sum)
+    monkeypatch.setattr(mod, "PASS1_STAGES", pass1_stages)
+    inp, perm = make_inputs(*shape, seed=23)
+    check_fp32(run_fused("sass", inp, perm, chunk_len=6), run_ref("sass", as64(inp), perm))
+
+
 @pytest.mark.parametrize("block_e,segs", [(32, 16), (16, 32), (8, 64)])
 def test_carry_with_the_gpu_tiles(monkeypatch, block_e, segs):
     """The carry's GPU tile shapes (16 chunks a thread, 16-64 segments, 8-32 elements), run by
