@@ -65,7 +65,8 @@ Design (each choice, and why)
   chunks: each thread composes one segment of one element in registers (``SEG`` dependent
   FMAs), one cross-warp scan a tile combines the segments, and each chunk's carried-in state is
   written in place (a fixed combine order: deterministic, no atomics). Its grid is
-  ``N * D / BLOCK_E`` programs per sequence, one wave, at most two tiles at the model shapes.
+  ``N * D / BLOCK_E`` programs per sequence, one wave, at most two tiles at the model shapes
+  (Triton 3.6, 8 chunks a thread: at most four rounds, waves x tiles).
   (3) ``_sass_scan_fwd_kernel`` re-scans each chunk from its carried-in state and writes ``y``
   once (and the last chunk writes ``last_state``). On sm_90+ all three are programmatic
   dependent launches (``use_pdl``): launched while their predecessor runs, they wait in-kernel
