@@ -84,8 +84,8 @@ Design (each choice, and why)
   results from run to run.
 
 Static sm_90 figures (Triton 3.7.1, ``samic-fast bench --static``; fp32, perm, dt_bias, softplus,
-D skip; SASS of the loop per warp per step, N=16, 64 channels a warp): pass 1 232 instructions /
-30 MUFU / 127 registers / 562 cycles of single-warp latency, pass 3 260.5 / 32 / 158 / 606 (one
+D skip; SASS of the loop per warp per step, N=16, 64 channels a warp): pass 1 230 instructions /
+30 MUFU / 127 registers / 558.5 cycles of single-warp latency, pass 3 258.5 / 32 / 158 / 601 (one
 barrier, from the pipeliner; with ``FULL_CHUNKS``); no shuffles, no spills (the first release:
 608 instructions for 32 channels). The carry: 480-522 instructions a warp a tile of 256 or 512
 chunks, 128 registers, about 1,100-1,250 cycles a tile. See bench/RESULTS.md.
@@ -130,7 +130,7 @@ INTERPRETER_CHUNK = 8
 #: Relative cost of a chunk length that leaves a tail: pass 3 then masks every step (8 more
 #: instructions in about 260, sm_90 static), pass 1 never (half the op).
 TAIL_COST = 0.015
-#: Issue cycles of one warp-step of a pass (sm_90 static: 232 in pass 1, 260 in pass 3), and HBM
+#: Issue cycles of one warp-step of a pass (sm_90 static: 230 in pass 1, 258.5 in pass 3), and HBM
 #: bytes an SM can move a cycle (H100: 3.0 TB/s / 1.755 GHz / 132 SMs): the chunk-length model.
 STEP_CYCLES = 250
 HBM_BYTES_PER_SM_CYCLE = 13.0
