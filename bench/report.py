@@ -399,13 +399,17 @@ def evaluate_targets(device: str, device_name: str, kernels: list[KernelResult],
              (RESOLUTION_4K, "3840x2160", TARGET_4K_MS, TARGET_4K_MS)]
     for size, tag, enc_goal, dec_goal in goals:
         row = next((m for m in models if m.k == 16 and (m.height, m.width) == size), None)
-        for label, attr, limit in (("encoder network (g_a)", "enc_net_ms", enc_goal),
-                                   ("decoder network (g_s)", "dec_net_ms", dec_goal)):
+        # The whole codec each way, as the paper times it (its Enc/Dec columns sit beside our
+        # +EC ones): compress() / decompress(), every network and the entropy coding. g_a / g_s
+        # alone are a few percent of it (bench --static: 1.1 of 21.5 ms at 768x512) and are
+        # reported in table (b), not judged here.
+        for label, attr, limit in (("encode, compress()", "enc_full_ms", enc_goal),
+                                   ("decode, decompress()", "dec_full_ms", dec_goal)):
             name = f"{label} at {tag}, K=16"
             value = getattr(row, attr) if row is not None else None
             if value is None:
                 why = (row.reason if row is not None and row.reason else
-                       f"network not timed at {tag} in this run")
+                       f"codec not timed at {tag} in this run")
                 out.append(TargetResult(name, f"<= {limit:g} ms", None, f"not measured ({why})"))
                 continue
             out.append(TargetResult(name, f"<= {limit:g} ms", f"{value:.2f} ms",
