@@ -920,15 +920,13 @@ def sass_scan_fwd(
                 *x_args, perm, *perm_s, dt_bias, bias_s, states, dsum,
                 seqlen, dim, nstate, group_d, nchunk, OFFS64=offs64,
                 POLY_STATES=POLY_STATES_PASS1 if poly else 0, NUM_STAGES=PASS1_STAGES, USE_PDL=pdl,
-                FULL_CHUNKS=True,
-                **common, **options,
+                FULL_CHUNKS=True, **common, **options,
             )
             n_elem = nstate * dim
             ccfg = _carry_config(n_elem, nchunk, batch, x.device)
             _sass_scan_carry_kernel[(cdiv(n_elem, ccfg["BLOCK_E"]), batch)](
                 A, *A.stride(), states, dsum, dim, nstate, nchunk, IS_FP64=is_fp64, OFFS64=offs64,
-                USE_PDL=pdl,
-                **ccfg, **options)
+                USE_PDL=pdl, **ccfg, **options)
         else:
             states = y  # never read: HAS_INIT is False
         _sass_scan_fwd_kernel[(nchunk, n_dblk, batch)](
